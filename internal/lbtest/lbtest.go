@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lbkit/lbkit/balancer"
@@ -182,10 +183,11 @@ func Race(t *testing.T, b balancer.Builder) {
 		t.Fatal(err)
 	}
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		seen = map[*balancer.Endpoint]bool{}
-		errs = make(chan error, 4)
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		seen  = map[*balancer.Endpoint]bool{}
+		errs  = make(chan error, 4)
+		picks atomic.Int64
 	)
 	stop := make(chan struct{})
 	for g := range 4 {
@@ -212,10 +214,15 @@ func Race(t *testing.T, b balancer.Builder) {
 				}
 				local[res.Endpoint] = true
 				res.Done(balancer.DoneInfo{})
+				picks.Add(1)
 			}
 		})
 	}
-	for i := range 200 {
+	// Keep updating until the pickers have overlapped many updates.
+	for i := 0; i < 200 || picks.Load() < 20_000; i++ {
+		if len(errs) > 0 {
+			break
+		}
 		if err := bal.Update(sets[i%len(sets)]); err != nil {
 			t.Fatal(err)
 		}
