@@ -406,3 +406,50 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	}
 }
+
+// fixed is a Builder whose Picker always returns the first endpoint, so
+// BenchmarkOverhead measures the Balancer's own cost.
+type fixed struct{}
+
+func (fixed) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
+	if len(eps) == 0 {
+		return balancer.EmptyPicker{}, nil
+	}
+	return fixedPicker{eps[0]}, nil
+}
+
+type fixedPicker struct{ e *balancer.Endpoint }
+
+func (p fixedPicker) Pick(balancer.Request) (*balancer.Endpoint, error) { return p.e, nil }
+
+// BenchmarkOverhead compares a bare Picker.Pick with Balancer.Pick plus
+// Result.Done on the same trivial Picker: the difference is what the
+// Balancer's accounting costs a request.
+func BenchmarkOverhead(b *testing.B) {
+	bal := balancer.New(fixed{})
+	if err := bal.Update(lbtest.Backends(10)); err != nil {
+		b.Fatal(err)
+	}
+	p := bal.Picker()
+	b.Run("op=pick", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = p.Pick(balancer.Request{})
+		}
+	})
+	b.Run("op=pick+done", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r, _ := bal.Pick(balancer.Request{})
+			r.Done(balancer.DoneInfo{})
+		}
+	})
+	now := time.Unix(1_700_000_000, 0)
+	b.Run("op=pick+done-latency", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r, _ := bal.Pick(balancer.Request{})
+			r.Done(balancer.DoneInfo{Latency: time.Millisecond, Now: now})
+		}
+	})
+}
