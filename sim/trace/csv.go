@@ -1,0 +1,243 @@
+package trace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// header is the optional first line of a CSV trace, and the names of its
+// columns.
+var header = []string{"time", "event", "endpoint", "weight", "zone"}
+
+// maxLine bounds a CSV line, so that garbage input fails instead of growing
+// a buffer without end.
+const maxLine = 64 << 10
+
+// ReadCSV reads a trace in the CSV format described in the package
+// documentation. It returns the events in file order, with the shorthand
+// "ready of an unknown endpoint" expanded into an add and a ready at the
+// same time, so the result always passes Validate.
+//
+// Errors name the line and wrap ErrSyntax (a malformed line) or ErrOrder
+// (time going backwards, or an event illegal for the endpoint's state).
+// On error ReadCSV returns no events.
+func ReadCSV(r io.Reader) ([]Event, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	var (
+		events   []Event
+		c        checker
+		line     int
+		prevLine int  // line of the last event
+		data     bool // a non-comment line has been seen
+	)
+	for sc.Scan() {
+		line++
+		text := strings.TrimSuffix(sc.Text(), "\r")
+		if line == 1 {
+			text = strings.TrimPrefix(text, "\uFEFF") // a byte order mark
+		}
+		text = strings.TrimSpace(text)
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		fields := strings.Split(text, ",")
+		for i := range fields {
+			fields[i] = strings.TrimSpace(fields[i])
+		}
+		first := !data
+		data = true
+		if first && strings.EqualFold(fields[0], header[0]) {
+			if err := checkHeader(fields, line); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		e, err := parseLine(fields, line)
+		if err != nil {
+			return nil, err
+		}
+		if len(events) > 0 && e.At < events[len(events)-1].At {
+			return nil, lineErr(ErrOrder, line, "time %v is before %v at line %d",
+				e.At, events[len(events)-1].At, prevLine)
+		}
+		if e.Kind == Ready && !c.known(e.Endpoint) {
+			// The shorthand of recorded traces: ready implies add.
+			add := e
+			add.Kind = Add
+			c.step(add)
+			events = append(events, add)
+		}
+		if msg, kind := c.step(e); kind != nil {
+			return nil, lineErr(kind, line, "%s", msg)
+		}
+		events = append(events, e)
+		prevLine = line
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, lineErr(ErrSyntax, line+1, "line longer than %d bytes", maxLine)
+		}
+		return nil, fmt.Errorf("trace: line %d: %w", line+1, err)
+	}
+	return events, nil
+}
+
+// checkHeader accepts a header that names the first three or more columns
+// in order.
+func checkHeader(fields []string, line int) error {
+	ok := len(fields) >= 3 && len(fields) <= len(header)
+	for i := 0; ok && i < len(fields); i++ {
+		ok = strings.EqualFold(fields[i], header[i])
+	}
+	if !ok {
+		return lineErr(ErrSyntax, line, "malformed header %q (want %s)",
+			strings.Join(fields, ","), strings.Join(header, ","))
+	}
+	return nil
+}
+
+// parseLine parses the fields of one event line.
+func parseLine(fields []string, line int) (Event, error) {
+	if len(fields) > len(header) {
+		return Event{}, lineErr(ErrSyntax, line, "%d columns (want time,event,endpoint[,weight][,zone])", len(fields))
+	}
+	// Fields are checked in order, so that a line cut short fails on the
+	// field it was cut in.
+	var e Event
+	var err error
+	if e.At, err = parseTime(fields[0]); err != nil {
+		return Event{}, lineErr(ErrSyntax, line, "%v", err)
+	}
+	if len(fields) < 2 {
+		return Event{}, lineErr(ErrSyntax, line, "missing event (want time,event,endpoint[,weight][,zone])")
+	}
+	var ok bool
+	if e.Kind, ok = parseKind(fields[1]); !ok {
+		return Event{}, lineErr(ErrSyntax, line, "unknown event %q (want add, ready, unready or remove)", fields[1])
+	}
+	if len(fields) < 3 {
+		return Event{}, lineErr(ErrSyntax, line, "missing endpoint (want time,event,endpoint[,weight][,zone])")
+	}
+	e.Endpoint = fields[2]
+	if e.Endpoint == "" {
+		return Event{}, lineErr(ErrSyntax, line, "empty endpoint")
+	}
+	if msg := checkName("endpoint", e.Endpoint); msg != "" {
+		return Event{}, lineErr(ErrSyntax, line, "%s", msg)
+	}
+	if len(fields) > 3 && fields[3] != "" {
+		w, err := strconv.ParseUint(fields[3], 10, 32)
+		if err != nil {
+			return Event{}, lineErr(ErrSyntax, line, "weight %q is not an integer from 0 to %d", fields[3], uint32(math.MaxUint32))
+		}
+		e.Weight = uint32(w)
+	}
+	if len(fields) > 4 {
+		e.Zone = fields[4]
+		if msg := checkName("zone", e.Zone); msg != "" {
+			return Event{}, lineErr(ErrSyntax, line, "%s", msg)
+		}
+	}
+	return e, nil
+}
+
+// parseTime parses a Go duration ("1.5s") or plain decimal seconds
+// ("12.25"), exactly: "0.1" is 100ms, not the nearest float64.
+func parseTime(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, errors.New("empty time")
+	}
+	text := s
+	if isDecimal(s) {
+		text = s + "s"
+	}
+	d, err := time.ParseDuration(text)
+	switch {
+	case err == nil:
+	case isDecimal(s):
+		return 0, fmt.Errorf("time %q is out of range", s)
+	default:
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return 0, fmt.Errorf("time %q is not finite", s)
+		}
+		return 0, fmt.Errorf("invalid time %q (want a duration such as 1.5s or seconds such as 12.25)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative time %q", s)
+	}
+	return d, nil
+}
+
+// isDecimal reports whether s is a plain decimal number: an optional sign,
+// digits and at most one point, with at least one digit.
+func isDecimal(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	digits, points := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] >= '0' && s[i] <= '9':
+			digits++
+		case s[i] == '.':
+			points++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && points <= 1
+}
+
+// WriteCSV writes events in the CSV format ReadCSV reads, header first,
+// times in decimal seconds. It checks events with Validate first and writes
+// nothing if they fail, so whatever it writes reads back as the same events.
+func WriteCSV(w io.Writer, events []Event) error {
+	if err := Validate(events); err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(strings.Join(header, ",") + "\n")
+	var buf []byte
+	for _, e := range events {
+		buf = appendSeconds(buf[:0], e.At)
+		buf = append(buf, ',')
+		buf = append(buf, e.Kind.String()...)
+		buf = append(buf, ',')
+		buf = append(buf, e.Endpoint...)
+		if e.Weight != 0 || e.Zone != "" {
+			buf = append(buf, ',')
+			if e.Weight != 0 {
+				buf = strconv.AppendUint(buf, uint64(e.Weight), 10)
+			}
+		}
+		if e.Zone != "" {
+			buf = append(buf, ',')
+			buf = append(buf, e.Zone...)
+		}
+		buf = append(buf, '\n')
+		bw.Write(buf)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("trace: write: %w", err)
+	}
+	return nil
+}
+
+// appendSeconds appends d (not negative) as decimal seconds with no
+// trailing zeros: 1.5s is "1.5", 2m is "120", 250ms is "0.25".
+func appendSeconds(b []byte, d time.Duration) []byte {
+	b = strconv.AppendInt(b, int64(d/time.Second), 10)
+	frac := int64(d % time.Second)
+	if frac == 0 {
+		return b
+	}
+	s := strconv.FormatInt(frac+int64(time.Second), 10)[1:] // nine digits
+	return append(append(b, '.'), strings.TrimRight(s, "0")...)
+}

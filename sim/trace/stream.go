@@ -1,0 +1,253 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// ReadEndpointSlices reads a stream of EndpointSlices as kubectl prints
+// them and returns the changes of the service's endpoint set as a trace;
+// see the package documentation for the rules. The stream is a sequence of
+// JSON values, each an EndpointSlice, a watch event wrapping one, a List of
+// them, or an array of any of these.
+//
+// Errors wrap ErrSyntax (malformed JSON, or an object that is not an
+// EndpointSlice), ErrService or ErrTruncated; their messages give the line
+// and byte offset. On ErrTruncated the events of the complete values before
+// the cut are returned with the error; on any other error, none are.
+func ReadEndpointSlices(r io.Reader, opt SliceOptions) ([]Event, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("trace: read: %w", err)
+	}
+	if bytes.HasPrefix(data, []byte("\uFEFF")) {
+		copy(data, "   ") // a byte order mark; blanking it keeps the offsets
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = time.Second
+	}
+	sr := &sliceReader{
+		opt:      opt,
+		data:     data,
+		slices:   map[string]map[string]endpointState{},
+		services: map[string]bool{},
+		matched:  map[string]bool{},
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		start := skipSpace(data, dec.InputOffset())
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return sr.decodeError(err, start)
+		}
+		if err := sr.value(raw, start, true); err != nil {
+			return nil, err
+		}
+	}
+	if err := sr.checkServices(); err != nil {
+		return nil, err
+	}
+	return sr.events, nil
+}
+
+// The envelopes of the JSON values in a stream.
+type (
+	envelope struct {
+		Kind   string            `json:"kind"`
+		Type   string            `json:"type"`
+		Object json.RawMessage   `json:"object"`
+		Items  []json.RawMessage `json:"items"`
+	}
+	status struct {
+		Message string `json:"message"`
+	}
+)
+
+// value handles one JSON value at byte offset start. Arrays are only
+// unpacked at the top level.
+func (sr *sliceReader) value(raw json.RawMessage, start int64, top bool) error {
+	switch raw[0] {
+	case '[':
+		if !top {
+			return sr.errAt(ErrSyntax, start, "nested JSON array (want EndpointSlices)")
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return sr.errAt(ErrSyntax, start, "%v", err)
+		}
+		var off int64
+		for _, item := range items {
+			off = locate(raw, item, off)
+			if err := sr.value(item, start+off, false); err != nil {
+				return err
+			}
+			off += int64(len(item))
+		}
+		sr.objects++
+		return nil
+	case '{':
+	default:
+		return sr.errAt(ErrSyntax, start, "JSON %s is not an object (want EndpointSlices)", jsonType(raw[0]))
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return sr.errAt(ErrSyntax, start, "%v", err)
+	}
+	var err error
+	switch {
+	case env.Type != "" && env.Object != nil:
+		err = sr.watchEvent(env, raw, start)
+	case strings.HasSuffix(env.Kind, "List"):
+		err = sr.list(env, raw, start)
+	default:
+		var s *endpointSlice
+		if s, err = sr.slice(raw, start, false); err == nil && s != nil {
+			err = sr.update([]*endpointSlice{s}, applyOne)
+		}
+	}
+	if err == nil && top {
+		sr.objects++
+	}
+	return err
+}
+
+// watchEvent handles {"type": "ADDED", "object": {...}}.
+func (sr *sliceReader) watchEvent(env envelope, raw json.RawMessage, start int64) error {
+	switch env.Type {
+	case "ADDED", "MODIFIED", "DELETED":
+	case "BOOKMARK":
+		return nil
+	case "ERROR":
+		var st status
+		_ = json.Unmarshal(env.Object, &st)
+		return sr.errAt(ErrSyntax, start, "watch error: %q", st.Message)
+	default:
+		return sr.errAt(ErrSyntax, start, "unknown watch event type %q", env.Type)
+	}
+	s, err := sr.slice(env.Object, start+locate(raw, env.Object, 0), false)
+	if err != nil || s == nil {
+		return err
+	}
+	how := applyOne
+	if env.Type == "DELETED" {
+		how = deleteOne
+	}
+	return sr.update([]*endpointSlice{s}, how)
+}
+
+// list handles a List of EndpointSlices as one update. A List is a
+// snapshot: it replaces every slice known before.
+func (sr *sliceReader) list(env envelope, raw json.RawMessage, start int64) error {
+	if env.Kind != "List" && env.Kind != "EndpointSliceList" {
+		return sr.errAt(ErrSyntax, start, "found a %s, not EndpointSlices", env.Kind)
+	}
+	var batch []*endpointSlice
+	var off int64
+	for _, item := range env.Items {
+		off = locate(raw, item, off)
+		s, err := sr.slice(item, start+off, true)
+		if err != nil {
+			return err
+		}
+		off += int64(len(item))
+		if s != nil {
+			batch = append(batch, s)
+		}
+	}
+	if len(batch) == 0 && len(sr.slices) == 0 {
+		return nil // nothing was known and nothing is: not an update
+	}
+	return sr.update(batch, replaceAll)
+}
+
+// decodeError explains a JSON error of the value starting at start.
+func (sr *sliceReader) decodeError(err error, start int64) ([]Event, error) {
+	var syn *json.SyntaxError
+	off := int64(len(sr.data))
+	if errors.As(err, &syn) {
+		off = syn.Offset - 1 // the offending byte
+	}
+	read := fmt.Sprintf("after %d complete JSON values and %d events", sr.objects, len(sr.events))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		events := sr.events
+		if sr.checkServices() != nil {
+			events = nil
+		}
+		return events, fmt.Errorf("trace: %s: the input ends inside the JSON value that starts at %s, %s: %w",
+			sr.where(off), sr.where(start), read, ErrTruncated)
+	}
+	return nil, errAt(ErrSyntax, sr.where(off), "%v (in the JSON value that starts at %s, %s)", err, sr.where(start), read)
+}
+
+// errAt returns an error at byte offset off of the input.
+func (sr *sliceReader) errAt(kind error, off int64, format string, args ...any) error {
+	return errAt(kind, sr.where(off), format, args...)
+}
+
+// where names byte offset off as "line L (byte B)", lines counted from 1.
+func (sr *sliceReader) where(off int64) string {
+	off = min(max(off, 0), int64(len(sr.data)))
+	line := 1 + bytes.Count(sr.data[:off], []byte{'\n'})
+	return fmt.Sprintf("line %d (byte %d)", line, off)
+}
+
+// skipSpace returns the offset of the first byte at or after off that is
+// not JSON white space.
+func skipSpace(data []byte, off int64) int64 {
+	for off < int64(len(data)) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n':
+			off++
+		default:
+			return off
+		}
+	}
+	return off
+}
+
+// locate returns where sub, a value json.Unmarshal copied out of raw
+// verbatim, starts in raw at or after from; from if it is not found. The
+// offset serves error messages only.
+func locate(raw, sub []byte, from int64) int64 {
+	if from < 0 || from > int64(len(raw)) {
+		return 0
+	}
+	if i := bytes.Index(raw[from:], sub); i >= 0 {
+		return from + int64(i)
+	}
+	return from
+}
+
+// firstByte returns b[0], or 0 if b is empty.
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// jsonType names the kind of JSON value that starts with byte b.
+func jsonType(b byte) string {
+	switch b {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
