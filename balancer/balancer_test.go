@@ -36,7 +36,7 @@ func (c cycle) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 }
 
 func (c cycle) LatencyDecay() time.Duration { return c.decay }
-func (c cycle) TrackTotalInFlight() bool     { return c.total }
+func (c cycle) TrackTotalInFlight() bool    { return c.total }
 
 type cyclePicker struct {
 	eps  []*balancer.Endpoint
@@ -211,36 +211,36 @@ func TestPeakEWMA(t *testing.T) {
 	b := balancer.New(cycle{decay: time.Second})
 	require.NoError(t, b.Update(lbtest.Backends(1)))
 	e := b.Endpoints()[0]
-	assert.Equal(t, time.Duration(0), e.Latency(t0), "no sample yet")
+	assert.Equal(t, time.Duration(0), e.Latency(t0.UnixNano()), "no sample yet")
 
 	done := func(lat time.Duration, at time.Time) {
 		r, err := b.Pick(balancer.Request{})
 		require.NoError(t, err)
-		r.Done(balancer.DoneInfo{Latency: lat, Now: at})
+		r.Done(balancer.DoneInfo{Latency: lat, Now: at.UnixNano()})
 	}
 	done(10*time.Millisecond, t0)
-	assert.Equal(t, 10*time.Millisecond, e.Latency(t0))
+	assert.Equal(t, 10*time.Millisecond, e.Latency(t0.UnixNano()))
 
 	// A slower sample is taken at once (the peak).
 	done(50*time.Millisecond, t0)
-	assert.Equal(t, 50*time.Millisecond, e.Latency(t0))
+	assert.Equal(t, 50*time.Millisecond, e.Latency(t0.UnixNano()))
 
 	// A faster sample one time constant later moves the estimate by 1-1/e.
 	t1 := t0.Add(time.Second)
 	done(10*time.Millisecond, t1)
 	want := 50e6/2.718281828459045 + 10e6*(1-1/2.718281828459045)
-	assert.InDelta(t, want, float64(e.Latency(t1)), 1e3)
+	assert.InDelta(t, want, float64(e.Latency(t1.UnixNano())), 1e3)
 
 	// Without samples the estimate decays towards zero.
-	assert.InDelta(t, want/2.718281828459045, float64(e.Latency(t1.Add(time.Second))), 1e3)
-	assert.Equal(t, e.Latency(t1), e.Latency(t1.Add(-time.Hour)), "time going backwards does not grow it")
+	assert.InDelta(t, want/2.718281828459045, float64(e.Latency(t1.Add(time.Second).UnixNano())), 1e3)
+	assert.Equal(t, e.Latency(t1.UnixNano()), e.Latency(t1.Add(-time.Hour).UnixNano()), "time going backwards does not grow it")
 
 	// A Balancer whose Builder says nothing uses the default decay.
 	b2 := balancer.New(cycle{})
 	require.NoError(t, b2.Update(lbtest.Backends(1)))
 	r, _ := b2.Pick(balancer.Request{})
-	r.Done(balancer.DoneInfo{Latency: 100 * time.Millisecond, Now: t0})
-	got := b2.Endpoints()[0].Latency(t0.Add(balancer.DefaultLatencyDecay))
+	r.Done(balancer.DoneInfo{Latency: 100 * time.Millisecond, Now: t0.UnixNano()})
+	got := b2.Endpoints()[0].Latency(t0.Add(balancer.DefaultLatencyDecay).UnixNano())
 	assert.InDelta(t, 100e6/2.718281828459045, float64(got), 1e3)
 }
 
@@ -323,7 +323,7 @@ func TestZeroAllocs(t *testing.T) {
 	for name, d := range map[string]balancer.DoneInfo{
 		"plain":   {},
 		"failure": {Err: fail},
-		"latency": {Latency: time.Millisecond, Now: now},
+		"latency": {Latency: time.Millisecond, Now: now.UnixNano()},
 		"clock":   {Latency: time.Millisecond},
 	} {
 		allocs := testing.AllocsPerRun(1000, func() {
@@ -449,7 +449,7 @@ func BenchmarkOverhead(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			r, _ := bal.Pick(balancer.Request{})
-			r.Done(balancer.DoneInfo{Latency: time.Millisecond, Now: now})
+			r.Done(balancer.DoneInfo{Latency: time.Millisecond, Now: now.UnixNano()})
 		}
 	})
 }

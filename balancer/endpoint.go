@@ -134,23 +134,29 @@ func (e *Endpoint) Successes() uint64 {
 	return done - failed
 }
 
-// Latency returns the endpoint's peak-EWMA latency at time now: the
-// estimate jumps up to any slower sample at once and decays towards faster
-// ones, and towards zero while no sample arrives, with the time constant of
-// the Balancer's Builder (DefaultLatencyDecay unless it asks otherwise).
-// Zero means the endpoint has no sample yet. A zero now means time.Now().
-func (e *Endpoint) Latency(now time.Time) time.Duration {
-	v := math.Float64frombits(e.load.ewma.Load())
+// Latency returns the endpoint's peak-EWMA latency at now (Unix
+// nanoseconds; zero means time.Now()): the estimate jumps up to any slower
+// sample at once and decays towards faster ones, and towards zero while no
+// sample arrives, with the time constant of the Balancer's Builder
+// (DefaultLatencyDecay unless it asks otherwise). Zero means the endpoint
+// has no sample yet.
+func (e *Endpoint) Latency(now int64) time.Duration {
+	return time.Duration(e.load.decayed(now))
+}
+
+// decayed returns the EWMA in nanoseconds decayed to now.
+func (l *load) decayed(now int64) float64 {
+	v := math.Float64frombits(l.ewma.Load())
 	if v == 0 {
 		return 0
 	}
-	if now.IsZero() {
-		now = time.Now()
+	if now == 0 {
+		now = time.Now().UnixNano()
 	}
-	if dt := float64(now.UnixNano() - e.load.stamp.Load()); dt > 0 {
-		v *= math.Exp(-dt / e.load.decay)
+	if dt := float64(now - l.stamp.Load()); dt > 0 {
+		v *= math.Exp(-dt / l.decay)
 	}
-	return time.Duration(v)
+	return v
 }
 
 // Begin counts a request to e as in flight and returns the Result that
@@ -179,26 +185,30 @@ func (e *Endpoint) end(d DoneInfo) {
 	}
 }
 
-// observe folds one latency sample into the peak EWMA.
-func (l *load) observe(rtt time.Duration, now time.Time) {
-	if now.IsZero() {
-		now = time.Now()
+// observe folds one latency sample taken at now into the peak EWMA, as
+// Finagle and Linkerd do: the estimate first decays to now; a sample at or
+// above it replaces it (the peak), a lower one is averaged in with weight
+// 1 - exp(-elapsed/decay).
+func (l *load) observe(rtt time.Duration, now int64) {
+	if now == 0 {
+		now = time.Now().UnixNano()
 	}
-	t := now.UnixNano()
 	sample := float64(rtt)
 	for {
 		oldBits := l.ewma.Load()
 		old := math.Float64frombits(oldBits)
 		next := sample
-		if old != 0 && sample < old {
+		if old != 0 {
 			w := 1.0
-			if dt := float64(t - l.stamp.Load()); dt > 0 {
+			if dt := float64(now - l.stamp.Load()); dt > 0 {
 				w = math.Exp(-dt / l.decay)
 			}
-			next = old*w + sample*(1-w)
+			if decayed := old * w; sample < decayed {
+				next = decayed + sample*(1-w)
+			}
 		}
 		if l.ewma.CompareAndSwap(oldBits, math.Float64bits(next)) {
-			l.stamp.Store(t)
+			l.stamp.Store(now)
 			return
 		}
 	}

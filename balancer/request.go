@@ -26,9 +26,12 @@ type Request struct {
 	// Attempt is 0 for the first try; a retry with Attempt k > 0 should land
 	// on a different endpoint than the earlier attempts.
 	Attempt int
-	// Now is the time of the pick, for pickers that read the clock (peak
-	// EWMA). Zero means time.Now(), read only by pickers that need it.
-	Now time.Time
+	// Now is the time of the pick in Unix nanoseconds (time.UnixNano),
+	// for pickers that read the clock (peak EWMA). Zero means time.Now(),
+	// read only by pickers that need it. It is an int64 rather than a
+	// time.Time so that a Request stays four machine words, which the
+	// compiler passes to Pick in registers.
+	Now int64
 }
 
 // Picker chooses an endpoint for a request. A Picker is an immutable
@@ -66,6 +69,13 @@ type TotalInFlightTracker interface {
 	TrackTotalInFlight() bool
 }
 
+// TableSizer is implemented by Pickers that hold lookup tables (ring hash,
+// Maglev). TableBytes returns the memory the tables take, in bytes, not
+// counting the endpoints themselves.
+type TableSizer interface {
+	TableBytes() int
+}
+
 // EmptyPicker is the Picker of an empty endpoint set: every Pick returns
 // ErrNoEndpoints.
 type EmptyPicker struct{}
@@ -87,9 +97,9 @@ type DoneInfo struct {
 	// Latency is the request's observed latency. A positive value is folded
 	// into the endpoint's peak-EWMA latency; zero means not measured.
 	Latency time.Duration
-	// Now is when the request ended, for the EWMA's decay. Zero means
-	// time.Now(), read only when Latency is positive.
-	Now time.Time
+	// Now is when the request ended, in Unix nanoseconds, for the EWMA's
+	// decay. Zero means time.Now(), read only when Latency is positive.
+	Now int64
 }
 
 // Done ends the request: it takes it out of flight, counts its outcome and

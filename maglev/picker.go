@@ -41,6 +41,10 @@ func newPicker(c Config, hs hostSet, m uint64) *picker {
 	return p
 }
 
+// TableBytes returns the size of the lookup table: 2 bytes a slot up to
+// 65,536 endpoints, 4 above.
+func (p *picker) TableBytes() int { return 2*len(p.t16) + 4*len(p.t32) + 8*len(p.eps) }
+
 // slot returns the endpoint index in slot h mod M.
 func (p *picker) slot(h uint64) int {
 	r := p.mod(h)

@@ -30,6 +30,13 @@ func newPicker(eps []*balancer.Endpoint, r *ring, s settings, src rand.Source) *
 	return p
 }
 
+// TableBytes returns the size of the ring (a hash, an owner and a link an
+// entry) and of its index.
+func (p *picker) TableBytes() int {
+	r := p.ring
+	return 8*len(r.hashes) + 4*len(r.owners) + 4*len(r.prev) + 4*len(p.index.start) + 8*len(p.share) + 8*len(p.eps)
+}
+
 // Pick returns the endpoint that owns the first ring entry at or after
 // req.Hash (a random hash when req.HasHash is false). A retry, Attempt k,
 // takes the k-th distinct endpoint after it along the ring, modulo the

@@ -109,3 +109,12 @@ func TestWeights(t *testing.T) {
 		}
 	}
 }
+
+func TestTableBytes(t *testing.T) {
+	p := lbtest.MustBuild(t, ringhash.Config{}, lbtest.Endpoints(lbtest.Backends(10)))
+	ts, ok := p.(balancer.TableSizer)
+	require.True(t, ok)
+	// 256 entries an endpoint of 16 bytes each, plus the index.
+	assert.GreaterOrEqual(t, ts.TableBytes(), 10*256*16)
+	assert.Less(t, ts.TableBytes(), 10*256*16*2)
+}
