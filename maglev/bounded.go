@@ -65,31 +65,67 @@ func gcd(a, b uint64) uint64 {
 	return a
 }
 
-// pick returns the index of the endpoint that takes a request whose table
-// slot holds endpoint first and whose (perturbed) hash is h.
+// walkLimit bounds the table walk of an overflowing pick before it falls
+// back to probing every endpoint: a few table slots per endpoint.
+func walkLimit(n int) int { return 4*n + 16 }
+
+// boundedPick returns the index of the endpoint that takes a request whose
+// (perturbed) hash is h and whose table slot holds endpoint first, under
+// bounded loads.
 //
-// The endpoint holding fewer than its capacity ceil(factor × (T+1) × w_i/W)
-// requests is taken, T being the requests in flight across the set (read in
-// O(1) when a Balancer keeps the total, summed otherwise). If first is at
-// its capacity, the others are probed in a hash-seeded order: start + j ×
-// stride (mod N) for j = 0 .. N-1, an affine permutation of the endpoints
-// since stride is coprime with N, with start and stride drawn from the
-// hash. The first endpoint below its capacity is taken; if none is (which
-// needs concurrent picks or a stale total), the least loaded relative to its
-// capacity, earliest probed on a tie. Each key has its own fixed probe
-// order, so a hot key's overflow does not cascade onto one neighbour.
-func (b *bound) pick(eps []*balancer.Endpoint, first int, h uint64) int {
-	total, ok := eps[0].TotalInFlight()
+// An endpoint holding fewer than its capacity takes the request. When the
+// hashed endpoint is full, the request walks the lookup table from its
+// slot in steps of a stride drawn from the hash, (slot + j·step) mod M,
+// and takes the first endpoint there with room. The walk follows the
+// table, not the endpoint list, so when the set changes a key's overflow
+// keeps its destination wherever the table kept its slots, which Maglev
+// makes most of them; Envoy's shuffle of the host list, seeded by the
+// hash, sends every overflowing key somewhere new whenever a host comes or
+// goes. A walk that finds no room within walkLimit(N) slots falls back to
+// probe, which tries every endpoint.
+func (p *picker) boundedPick(first int, h uint64) int {
+	b := p.bound
+	total, ok := p.eps[0].TotalInFlight()
 	if !ok {
 		total = 0
-		for _, e := range eps {
+		for _, e := range p.eps {
 			total += e.InFlight()
 		}
 	}
-	return b.probe(eps, first, h, b.factor*float64(max(total, 0)+1)*capSlack)
+	limit := b.factor * float64(max(total, 0)+1) * capSlack
+	if p.eps[first].InFlight() < b.capacity(limit, first) {
+		return first
+	}
+	x := mix(h ^ 0x5bd1e995)
+	step := 1 + x%(p.m-1) // M is prime: every step visits every slot
+	s := p.mod(h)
+	for range min(walkLimit(len(p.eps)), int(p.m)) {
+		if s += step; s >= p.m {
+			s -= p.m
+		}
+		var i int
+		if p.t32 == nil {
+			i = int(p.t16[s])
+		} else {
+			i = int(p.t32[s])
+		}
+		if i != first && p.eps[i].InFlight() < b.capacity(limit, i) {
+			return i
+		}
+	}
+	return b.probe(p.eps, first, h, limit)
 }
 
-// probe is pick with limit = factor × (T+1) given.
+// probe tries every endpoint for a request whose table slot holds endpoint
+// first and whose (perturbed) hash is h, given limit = factor × (T+1).
+//
+// The endpoint holding fewer than its capacity ceil(factor × (T+1) × w_i/W)
+// is taken. If first is at its capacity, the others are probed in a
+// hash-seeded order: start + j × stride (mod N) for j = 0 .. N-1, an affine
+// permutation of the endpoints since stride is coprime with N, with start
+// and stride drawn from the hash. The first endpoint below its capacity is
+// taken; if none is (which needs concurrent picks or a stale total), the
+// least loaded relative to its capacity, earliest probed on a tie.
 func (b *bound) probe(eps []*balancer.Endpoint, first int, h uint64, limit float64) int {
 	load, capacity := eps[first].InFlight(), b.capacity(limit, first)
 	if load < capacity {

@@ -82,7 +82,7 @@ func (p *picker) pick(h uint64, hasHash bool, attempt int) *balancer.Endpoint {
 	}
 	i := p.slot(h)
 	if p.bound != nil {
-		i = p.bound.pick(p.eps, i, h)
+		i = p.boundedPick(i, h)
 	}
 	return p.eps[i]
 }
