@@ -1,0 +1,197 @@
+// Command lbsim replays Kubernetes pod churn against lbkit's real
+// load-balancing algorithms, side by side, on a virtual clock, and reports
+// how each spreads load, how many keys and sessions each breaks when pods
+// change, what it does to tail latency, and what a pick costs.
+//
+//	lbsim                          # the default scenario: a 50-pod rolling update
+//	lbsim run hot-key              # a built-in scenario
+//	lbsim run my-scenario.yaml     # a scenario file
+//	lbsim replay churn.csv         # a recorded trace (CSV or kubectl get endpointslices -w -o json)
+//	lbsim scenarios                # the built-in scenarios
+//	lbsim scenarios rolling-update # one of them as YAML, to copy and edit
+//	lbsim algorithms               # the algorithms
+//
+// Flags: --algorithms, --seed, --format table|json|csv, --out DIR.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lbkit/lbkit/sim"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "lbsim:", err)
+		var usage usageError
+		if errors.As(err, &usage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks errors in how lbsim was called (exit status 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// flags are the options every run shares.
+type flags struct {
+	algorithms []string
+	seed       uint64
+	format     string
+	out        string
+	noCost     bool
+	progress   string
+	// replay only
+	rate     float64
+	proxies  int
+	duration string
+}
+
+func newRoot() *cobra.Command {
+	f := &flags{}
+	root := &cobra.Command{
+		Use:   "lbsim",
+		Short: "Compare load-balancing algorithms under Kubernetes pod churn",
+		Long: `lbsim runs a scenario (pods, traffic, proxies and churn) on a virtual clock once
+for each load-balancing algorithm, driving lbkit's real pickers, and prints how
+each spreads load, how many keys and sessions it remaps when pods change, its
+request latency and its pick cost. With no arguments it runs the default
+scenario, "` + sim.DefaultScenario + `".`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sc, err := sim.BuiltinScenario(sim.DefaultScenario)
+			if err != nil {
+				return err
+			}
+			return execute(cmd, sc, f)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	addRunFlags(root, f)
+	root.AddCommand(newRunCmd(f), newReplayCmd(f), newScenariosCmd(), newAlgorithmsCmd())
+	return root
+}
+
+func addRunFlags(cmd *cobra.Command, f *flags) {
+	fl := cmd.PersistentFlags()
+	fl.StringSliceVarP(&f.algorithms, "algorithms", "a", nil, "algorithms to compare, comma-separated (default: the scenario's, or all; see 'lbsim algorithms')")
+	fl.Uint64Var(&f.seed, "seed", 0, "random seed (default: the scenario's)")
+	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json or csv")
+	fl.StringVarP(&f.out, "out", "o", "", "also write report.json, summary.csv, windows.csv, events.csv and plots (SVG) into this directory")
+	fl.BoolVar(&f.noCost, "no-pick-cost", false, "do not time picks (the output is then byte-identical for the same seed)")
+	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when it is a terminal), always or never")
+}
+
+func newRunCmd(f *flags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run NAME|FILE",
+		Short: "Run a built-in scenario or a scenario file",
+		Example: `  lbsim run rolling-update
+  lbsim run hot-key --algorithms ring-hash,ring-hash-bounded,maglev,maglev-bounded
+  lbsim run ./my-scenario.yaml --format json > report.json`,
+		Args: exactArgs(1, "a scenario name (see 'lbsim scenarios') or a YAML file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := loadScenario(args[0])
+			if err != nil {
+				return err
+			}
+			return execute(cmd, sc, f)
+		},
+	}
+}
+
+func newReplayCmd(f *flags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "replay TRACE",
+		Short: "Replay a recorded churn trace: CSV, or the output of kubectl get endpointslices -w -o json",
+		Long: `replay drives the proxies' endpoint sets from a recorded trace instead of a
+Deployment: every endpoint the trace adds becomes a pod (made from the default
+scenario's pod template), and every ready, unready and remove changes it.
+
+The CSV format is one change a line: time,event,endpoint[,weight][,zone], with
+event add, ready, unready or remove, and time a Go duration (1.5s) or seconds.
+A recording of 'kubectl get endpointslices -l kubernetes.io/service-name=NAME -w -o json'
+is read as it is.`,
+		Example: `  kubectl get endpointslices -l kubernetes.io/service-name=web -w -o json > web.json
+  lbsim replay web.json --rate 2000 --proxies 5`,
+		Args: exactArgs(1, "a trace file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := replayScenario(args[0], f)
+			if err != nil {
+				return err
+			}
+			return execute(cmd, sc, f)
+		},
+	}
+	cmd.Flags().Float64Var(&f.rate, "rate", 1000, "requests a second")
+	cmd.Flags().IntVar(&f.proxies, "proxies", 3, "number of proxies")
+	cmd.Flags().StringVar(&f.duration, "duration", "", "virtual time to simulate (default: the trace's length plus 30s)")
+	return cmd
+}
+
+func newScenariosCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scenarios [NAME]",
+		Short: "List the built-in scenarios, or print one as YAML",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			if len(args) == 1 {
+				data, err := sim.BuiltinScenarioYAML(args[0])
+				if err != nil {
+					return usageError{err}
+				}
+				_, err = w.Write(data)
+				return err
+			}
+			for _, name := range sim.ScenarioNames() {
+				sc, err := sim.BuiltinScenario(name)
+				if err != nil {
+					return err
+				}
+				mark := " "
+				if name == sim.DefaultScenario {
+					mark = "*"
+				}
+				fmt.Fprintf(w, "%s %-16s %s\n", mark, name, sc.Description)
+			}
+			fmt.Fprintln(w, "\n* the default. 'lbsim scenarios NAME' prints one as YAML to copy and edit.")
+			return nil
+		},
+	}
+}
+
+func newAlgorithmsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "algorithms",
+		Short: "List the algorithms lbsim compares",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			for _, a := range sim.Algorithms() {
+				kind := "load"
+				if a.Consistent {
+					kind = "hash"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%-20s %s\n", a.Name, kind)
+			}
+		},
+	}
+}
+
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("want %s, got %d arguments", what, len(args))}
+		}
+		return nil
+	}
+}

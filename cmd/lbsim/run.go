@@ -1,0 +1,205 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/lbkit/lbkit/sim"
+)
+
+// loadScenario reads a scenario file, or a built-in scenario by name.
+func loadScenario(arg string) (sim.Scenario, error) {
+	if _, err := os.Stat(arg); err == nil || strings.ContainsAny(arg, `/\.`) {
+		return sim.LoadScenario(arg)
+	}
+	sc, err := sim.BuiltinScenario(arg)
+	var unknown *sim.UnknownNameError
+	if errors.As(err, &unknown) {
+		return sc, usageError{fmt.Errorf("%q is neither a file nor a built-in scenario (%s)", arg, strings.Join(unknown.Valid, ", "))}
+	}
+	return sc, err
+}
+
+// replayScenario makes a scenario that replays a trace with the default
+// scenario's pods, proxies and workload shape.
+func replayScenario(path string, f *flags) (sim.Scenario, error) {
+	events, err := sim.ReadTrace(path)
+	if err != nil {
+		return sim.Scenario{}, err
+	}
+	sc, err := sim.BuiltinScenario(sim.DefaultScenario)
+	if err != nil {
+		return sim.Scenario{}, err
+	}
+	sc.Name = "replay " + filepath.Base(path)
+	sc.Description = fmt.Sprintf("%d endpoint changes from %s at %g req/s through %d proxies", len(events), path, f.rate, f.proxies)
+	sc.TraceEvents = events
+	sc.Churn = nil
+	sc.Deployment.Replicas = 0
+	sc.Workload.Rate = f.rate
+	sc.Proxies.Replicas = f.proxies
+	sc.Duration = sim.Duration(events[len(events)-1].At + 30*time.Second)
+	if f.duration != "" {
+		d, err := sim.ParseDuration(f.duration)
+		if err != nil {
+			return sim.Scenario{}, usageError{fmt.Errorf("--duration: %w", err)}
+		}
+		sc.Duration = sim.Duration(d)
+	}
+	sc.Window = 0
+	return sc, nil
+}
+
+// execute applies the flags to sc, runs it and writes the report.
+func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
+	switch f.format {
+	case "table", "json", "csv":
+	default:
+		return usageError{fmt.Errorf("--format %q: want table, json or csv", f.format)}
+	}
+	if len(f.algorithms) > 0 {
+		if _, err := sim.SelectAlgorithms(f.algorithms); err != nil {
+			return usageError{err}
+		}
+		sc.Algorithms = f.algorithms
+	}
+	if f.seed != 0 {
+		sc.Seed = f.seed
+	}
+	opts := sim.Options{PickCost: !f.noCost}
+	bar, err := newProgress(f.progress, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if bar != nil {
+		opts.Progress = bar.update
+	}
+	rep, err := sim.Compare(sc, opts)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	switch f.format {
+	case "json":
+		err = rep.WriteJSON(w)
+	case "csv":
+		err = rep.WriteCSV(w)
+	default:
+		err = rep.WriteTable(w)
+	}
+	if err != nil {
+		return err
+	}
+	if f.out != "" {
+		if err := writeOut(f.out, rep); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote the report and plots to %s\n", f.out)
+	}
+	return nil
+}
+
+// writeOut writes every form of the report and the plots into dir.
+func writeOut(dir string, rep *sim.Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{"report.json", rep.WriteJSON},
+		{"report.txt", rep.WriteTable},
+		{"summary.csv", rep.WriteCSV},
+		{"windows.csv", rep.WriteWindowsCSV},
+		{"events.csv", rep.WriteEventsCSV},
+	}
+	for _, file := range files {
+		if err := writeFile(filepath.Join(dir, file.name), file.write); err != nil {
+			return err
+		}
+	}
+	return writePlots(dir, rep)
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// progress draws one bar for all the algorithms' runs, shown only once a
+// run has taken a second, so short runs print nothing extra.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	done  map[string]float64
+	bar   *progressbar.ProgressBar
+}
+
+func newProgress(mode string, w io.Writer) (*progress, error) {
+	switch mode {
+	case "never":
+		return nil, nil
+	case "always":
+	case "auto":
+		f, ok := w.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil, nil
+		}
+	default:
+		return nil, usageError{fmt.Errorf("--progress %q: want auto, always or never", mode)}
+	}
+	return &progress{w: w, start: time.Now(), done: map[string]float64{}}, nil
+}
+
+func (p *progress) update(alg string, frac float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done[alg] = frac
+	if p.bar == nil {
+		if time.Since(p.start) < time.Second {
+			return
+		}
+		p.bar = progressbar.NewOptions(1000,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription("simulating"),
+			progressbar.OptionShowElapsedTimeOnFinish(),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+		)
+	}
+	var sum float64
+	for _, d := range p.done {
+		sum += d
+	}
+	_ = p.bar.Set(int(1000 * sum / float64(max(len(p.done), 1))))
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}

@@ -1,0 +1,177 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lbkit/lbkit/balancer"
+)
+
+// createPod starts a pod of the current template generation, in the next
+// zone, and schedules its readiness. It returns the pod's index.
+func (r *run) createPod() int32 {
+	r.nextIP++
+	id := fmt.Sprintf("10.%d.%d.%d:8080", 1+r.nextIP>>16&0xff, r.nextIP>>8&0xff, r.nextIP&0xff)
+	zone := ""
+	if len(r.zones) > 0 {
+		zone = r.zones[r.nextZone%len(r.zones)]
+		r.nextZone++
+	}
+	return r.startPod(id, zone, r.sc.Deployment.Template.Weight, true)
+}
+
+// startPod adds a pod with the given identity; with probe true it turns
+// ready after the template's readiness delay.
+func (r *run) startPod(id, zone string, weight uint32, probe bool) int32 {
+	t := &r.sc.Deployment.Template
+	speed := 1.0
+	if t.SlowFraction > 0 && r.rng.Float64() < t.SlowFraction {
+		speed = t.SlowSpeed
+	}
+	r.pods = append(r.pods, pod{
+		id: id, zone: zone, weight: weight, gen: r.gen, service: len(r.services) - 1,
+		speed: speed, workers: t.Workers, createAt: r.now,
+	})
+	i := int32(len(r.pods) - 1)
+	r.byID[id] = i
+	if probe {
+		r.schedule(i, r.readiness.draw(), stepReady)
+	}
+	return i
+}
+
+// schedule runs a pod step after d, unless the pod changes state first.
+func (r *run) schedule(pi int32, d time.Duration, step int32) {
+	r.q.push(r.now+d, evPod, pi, step, r.pods[pi].epoch)
+}
+
+func (r *run) setState(pi int32, s podState) {
+	p := &r.pods[pi]
+	p.state = s
+	p.epoch++
+}
+
+// setInSet adds the pod to the published endpoint set or takes it out.
+func (r *run) setInSet(pi int32, in bool) {
+	p := &r.pods[pi]
+	if p.inSet == in {
+		return
+	}
+	p.inSet = in
+	if in {
+		p.setSince = r.now
+	} else {
+		p.readyFor += r.now - p.setSince
+	}
+	r.dirty = true
+}
+
+func (r *run) podStep(pi, step, epoch int32) {
+	p := &r.pods[pi]
+	if p.epoch != epoch {
+		return // the pod changed state since: a stale step
+	}
+	switch step {
+	case stepReady:
+		r.setState(pi, podReady)
+		p.readyAt = r.now
+		r.setInSet(pi, true)
+		r.scheduleCrash(pi)
+		r.reconcile()
+	case stepStopTake:
+		r.setState(pi, podDraining)
+		if p.load() == 0 {
+			r.setState(pi, podGone)
+		} else {
+			r.schedule(pi, r.grace(p), stepKill)
+		}
+	case stepKill:
+		r.failAll(pi)
+		r.setState(pi, podGone)
+	case stepCrash:
+		r.failAll(pi)
+		r.setState(pi, podCrashed)
+		r.m.crashes++
+		p.crashAt = r.now
+		r.schedule(pi, r.crash.DetectionDelay.Std(), stepDetect)
+		r.schedule(pi, r.crash.RestartDelay.Std(), stepRestart)
+	case stepDetect:
+		r.setInSet(pi, false)
+	case stepRestart:
+		// A restarted container is not ready until its probe passes again.
+		r.setInSet(pi, false)
+		r.setState(pi, podStarting)
+		r.schedule(pi, r.readiness.draw(), stepReady)
+	}
+}
+
+// grace is what is left of a deleted pod's grace period.
+func (r *run) grace(p *pod) time.Duration {
+	return max(r.sc.Deployment.Template.TerminationGracePeriod.Std()-r.sc.Deployment.Template.PreStop.Std(), 0)
+}
+
+// deletePod deletes a pod as Kubernetes does: out of the endpoint set at
+// once, serving through preStop, then draining until it is empty or its
+// grace period ends.
+func (r *run) deletePod(pi int32) {
+	p := &r.pods[pi]
+	if p.state >= podTerminating && p.state != podCrashed {
+		return
+	}
+	wasCrashed := p.state == podCrashed
+	r.setInSet(pi, false)
+	if wasCrashed || p.state == podStarting && p.load() == 0 {
+		r.setState(pi, podGone)
+		return
+	}
+	r.setState(pi, podTerminating)
+	r.schedule(pi, r.sc.Deployment.Template.PreStop.Std(), stepStopTake)
+}
+
+// endpointSet returns the pods in the endpoint set, in creation order.
+func (r *run) endpointSet() []balancer.Backend {
+	var set []balancer.Backend
+	for i := range r.pods {
+		if p := &r.pods[i]; p.inSet {
+			set = append(set, balancer.Backend{ID: p.id, Weight: p.weight, Zone: p.zone})
+		}
+	}
+	return set
+}
+
+// publish makes the endpoint set a new version and tells every proxy,
+// each after its own propagation delay and in order.
+func (r *run) publish() {
+	r.dirty = false
+	r.versions = append(r.versions, r.endpointSet())
+	v := int32(len(r.versions) - 1)
+	r.m.changes++
+	n := len(r.versions[v])
+	if r.m.changes == 1 || n < r.m.minSet {
+		r.m.minSet = n
+	}
+	r.m.maxSet = max(r.m.maxSet, n)
+	for i := range r.proxies {
+		px := &r.proxies[i]
+		at := max(r.now+r.propagate.draw(), px.lastSched)
+		px.lastSched = at
+		r.q.push(at, evProxyUpdate, int32(i), v, 0)
+	}
+}
+
+// applyUpdate gives proxy i endpoint version v, measuring the disruption
+// it causes.
+func (r *run) applyUpdate(i, v int) {
+	px := &r.proxies[i]
+	var old balancer.Picker
+	if px.updated {
+		old = px.bal.Picker()
+	}
+	if err := px.bal.Update(r.versions[v]); err != nil {
+		r.fail(fmt.Errorf("sim: proxy %d rejected endpoint version %d: %w", i, v, err))
+		return
+	}
+	prev := px.version
+	px.version, px.updated = v, true
+	r.m.updated(r, i, prev, v, old)
+}

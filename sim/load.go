@@ -1,0 +1,231 @@
+package sim
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lbkit/lbkit/sim/trace"
+)
+
+//go:embed scenarios/*.yaml
+var builtin embed.FS
+
+// DefaultScenario is the scenario lbsim runs when it is given none.
+const DefaultScenario = "rolling-update"
+
+// ScenarioNames returns the names of the built-in scenarios, sorted.
+func ScenarioNames() []string {
+	entries, _ := fs.ReadDir(builtin, "scenarios")
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// BuiltinScenario returns the built-in scenario called name, or an
+// UnknownNameError listing the valid names.
+func BuiltinScenario(name string) (Scenario, error) {
+	data, err := builtin.ReadFile("scenarios/" + name + ".yaml")
+	if err != nil || strings.ContainsAny(name, "/\\") {
+		return Scenario{}, &UnknownNameError{Kind: "scenario", Name: name, Valid: ScenarioNames()}
+	}
+	return ParseScenario(name+".yaml", data)
+}
+
+// BuiltinScenarioYAML returns the YAML of a built-in scenario, for people
+// who want to copy and edit one.
+func BuiltinScenarioYAML(name string) ([]byte, error) {
+	data, err := builtin.ReadFile("scenarios/" + name + ".yaml")
+	if err != nil {
+		return nil, &UnknownNameError{Kind: "scenario", Name: name, Valid: ScenarioNames()}
+	}
+	return data, nil
+}
+
+// LoadScenario reads a scenario file, and the trace it names (relative to
+// the file), and validates both.
+func LoadScenario(path string) (Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("sim: %w", err)
+	}
+	sc, err := ParseScenario(path, data)
+	if err != nil {
+		return Scenario{}, err
+	}
+	if sc.Trace != "" {
+		tp := sc.Trace
+		if !filepath.IsAbs(tp) {
+			tp = filepath.Join(filepath.Dir(path), tp)
+		}
+		if sc.TraceEvents, err = ReadTrace(tp); err != nil {
+			return Scenario{}, err
+		}
+		if err := sc.check(path, nil); err != nil {
+			return Scenario{}, err
+		}
+	}
+	return sc, nil
+}
+
+// ReadTrace reads a churn trace file: CSV or an EndpointSlice watch.
+func ReadTrace(path string) ([]trace.Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	defer f.Close()
+	events, err := trace.Read(f, trace.SliceOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%s: %w: the trace has no events", path, ErrScenario)
+	}
+	return events, nil
+}
+
+// ParseScenario parses and validates a scenario from YAML. Errors name the
+// file, the line and the field: "rollout.yaml:12: workload.rate: must be
+// positive". Unknown fields are errors, so a typo never goes unnoticed.
+func ParseScenario(name string, data []byte) (Scenario, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err))
+	}
+	if root.Kind == 0 {
+		return Scenario{}, fmt.Errorf("%s: %w: the file is empty", name, ErrScenario)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var sc Scenario
+	if err := dec.Decode(&sc); err != nil {
+		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err))
+	}
+	if err := sc.check(name, &root); err != nil {
+		return Scenario{}, err
+	}
+	return sc, nil
+}
+
+// UnmarshalYAML reads a Go duration or a number of seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as 1.5s", n.Line)
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// check validates a copy of sc (normalize fills in defaults) and places
+// a field error at its line. A scenario that names a trace is checked as
+// if the trace were there; LoadScenario checks again once it is.
+func (sc Scenario) check(name string, root *yaml.Node) error {
+	if sc.Trace != "" && len(sc.TraceEvents) == 0 {
+		sc.TraceEvents = []trace.Event{{}}
+	}
+	err := sc.normalize()
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		if line := lineOf(root, fe.Path); line > 0 {
+			return fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
+}
+
+var (
+	yamlLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type \S+`)
+	yamlType    = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into \\S+")
+	yamlKind    = regexp.MustCompile(`cannot unmarshal !!(\w+) into \S+`)
+)
+
+// yamlMessage rewrites yaml.v3's messages in the scenario's own words.
+func yamlMessage(err error) string {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	for i, m := range msgs {
+		m = yamlUnknown.ReplaceAllString(m, "unknown field \"$1\"")
+		m = yamlType.ReplaceAllString(m, "wrong type for $2 (a $1)")
+		m = yamlKind.ReplaceAllString(m, "wrong type: a $1 is not what this field takes")
+		if g := yamlLine.FindStringSubmatch(m); g != nil {
+			m = "line " + g[1] + ": " + m[len(g[0]):]
+		}
+		msgs[i] = m
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// lineOf finds the line of a field path such as "churn[2].scale.replicas"
+// in a YAML document, or the line of its nearest parent that is there.
+func lineOf(root *yaml.Node, path string) int {
+	if root == nil {
+		return 0
+	}
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range strings.Split(path, ".") {
+		key, idx := part, -1
+		if k, rest, ok := strings.Cut(part, "["); ok {
+			key = k
+			idx, _ = strconv.Atoi(strings.TrimSuffix(rest, "]"))
+		}
+		next := (*yaml.Node)(nil)
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					line = n.Content[i].Line
+					next = n.Content[i+1]
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		if idx >= 0 {
+			if next.Kind != yaml.SequenceNode || idx >= len(next.Content) {
+				return line
+			}
+			next = next.Content[idx]
+			line = next.Line
+		}
+		n = next
+	}
+	return line
+}
+
+// UnmarshalYAML reads a count or a percentage.
+func (v *IntOrPercent) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a count or a percentage such as 25%%", n.Line)
+	}
+	*v = IntOrPercent(n.Value)
+	return nil
+}

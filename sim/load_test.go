@@ -1,0 +1,116 @@
+package sim
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseScenarioErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown field", "name: x\nduration: 10s\ndeployment:\n  replicas: 3\n  replcas: 4\nworkload:\n  rate: 5\n",
+			`x.yaml: sim: invalid scenario: line 5: unknown field "replcas"`},
+		{"bad duration", "name: x\nduration: ten seconds\n",
+			`x.yaml: sim: invalid scenario: line 2: duration "ten seconds": want a Go duration such as 1.5s or a number of seconds`},
+		{"negative duration", "name: x\nduration: -3s\n", `duration "-3s" is negative`},
+		{"wrong type", "name: x\nduration: 10s\ndeployment:\n  replicas: many\n", `line 4: wrong type for many (a str)`},
+		{"nested field line", "name: x\nduration: 10s\ndeployment:\n  replicas: 3\nworkload:\n  rate: 5\nproxies:\n  replicas: 2\n  propagationDelay:\n    distribution: gauss\n",
+			`x.yaml:10: sim: invalid scenario: proxies.propagationDelay.distribution: "gauss" is not one of`},
+		{"churn line", "name: x\nduration: 10s\ndeployment:\n  replicas: 3\nworkload:\n  rate: 5\nchurn:\n  - at: 1s\n    scale: {replicas: 2}\n  - at: 2s\n    scale: {replicas: 0}\n",
+			`x.yaml:11: sim: invalid scenario: churn[1].scale.replicas: must be between 1 and`},
+		{"missing field line", "name: x\nduration: 10s\ndeployment:\n  replicas: 3\n",
+			`x.yaml: sim: invalid scenario: workload.rate: must be a positive number`},
+		{"empty", "", `x.yaml: sim: invalid scenario: the file is empty`},
+		{"not a mapping", "- 1\n- 2\n", `x.yaml: sim: invalid scenario: line 1: wrong type: a seq is not what this field takes`},
+		{"nan rate", "name: x\nduration: 10s\ndeployment: {replicas: 3}\nworkload: {rate: .nan}\n", `x.yaml:4: sim: invalid scenario: workload.rate`},
+		{"bad percent", "name: x\nduration: 10s\ndeployment:\n  replicas: 3\n  strategy:\n    rollingUpdate:\n      maxSurge: 140%\nworkload: {rate: 1}\n",
+			`x.yaml:7: sim: invalid scenario: deployment.strategy.rollingUpdate.maxSurge: "140%" is not a percentage`},
+		{"unknown algorithm", "name: x\nduration: 10s\nalgorithms: [maglev, best]\ndeployment: {replicas: 3}\nworkload: {rate: 1}\n",
+			`x.yaml:3: sim: invalid scenario: algorithms: unknown algorithm "best"; valid: round-robin,`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseScenario("x.yaml", []byte(tc.yaml))
+			require.ErrorIs(t, err, ErrScenario)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestBuiltinScenariosParse(t *testing.T) {
+	for _, name := range ScenarioNames() {
+		sc, err := BuiltinScenario(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, name, sc.Name, "a built-in scenario's name matches its file")
+		assert.NotEmpty(t, sc.Description, name)
+	}
+	_, err := BuiltinScenario("nope")
+	var unknown *UnknownNameError
+	require.True(t, errors.As(err, &unknown))
+	assert.Contains(t, err.Error(), "valid: crash-loop, hot-key")
+	_, err = BuiltinScenario("../load")
+	require.Error(t, err)
+}
+
+func TestLoadScenarioWithTrace(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "churn.csv"), []byte("0s,ready,a:1\n0s,ready,b:1\n2s,remove,a:1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "s.yaml"), []byte("name: t\nduration: 5s\ntrace: churn.csv\nworkload: {rate: 50}\n"), 0o644))
+	sc, err := LoadScenario(filepath.Join(dir, "s.yaml"))
+	require.NoError(t, err)
+	require.Len(t, sc.TraceEvents, 5, "ready for an unknown endpoint implies add, ready")
+	rep, err := Compare(sc, Options{})
+	require.NoError(t, err)
+	assert.Len(t, rep.Results, len(Algorithms()))
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.csv"), []byte("0s,ready,a:1\n1s,raedy,b:1\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "s2.yaml"), []byte("name: t\nduration: 5s\ntrace: bad.csv\nworkload: {rate: 50}\n"), 0o644))
+	_, err = LoadScenario(filepath.Join(dir, "s2.yaml"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 2")
+	_, err = LoadScenario(filepath.Join(dir, "missing.yaml"))
+	require.Error(t, err)
+}
+
+func FuzzParseScenario(f *testing.F) {
+	for _, name := range ScenarioNames() {
+		data, err := BuiltinScenarioYAML(name)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add([]byte("duration: 1s\ndeployment: {replicas: 1}\nworkload: {rate: 1e300}\n"))
+	f.Add([]byte("duration: 1ns\nwindow: 1ns\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := ParseScenario("fuzz.yaml", data)
+		if err != nil {
+			require.ErrorIs(t, err, ErrScenario)
+			assert.True(t, strings.HasPrefix(err.Error(), "fuzz.yaml"), err.Error())
+			return
+		}
+		// A scenario that parses also runs, briefly: cap its size so the
+		// fuzzer stays fast, and check it never panics or errs.
+		sc.Duration = Duration(min(sc.Duration.Std(), 2e9))
+		sc.Window = 0
+		sc.Workload.Rate = min(sc.Workload.Rate, 2000)
+		for i := range sc.Workload.Steps {
+			sc.Workload.Steps[i].Rate = min(sc.Workload.Steps[i].Rate, 2000)
+		}
+		sc.Deployment.Replicas = min(sc.Deployment.Replicas, 50)
+		sc.Proxies.Replicas = min(sc.Proxies.Replicas, 3)
+		for i := range sc.Churn {
+			if s := sc.Churn[i].Scale; s != nil {
+				s.Replicas = min(s.Replicas, 50)
+			}
+		}
+		sc.Algorithms = []string{"least-request", "maglev-bounded"}
+		_, err = Compare(sc, Options{DisruptionKeys: 64, Parallel: 1})
+		require.NoError(t, err)
+	})
+}

@@ -1,0 +1,332 @@
+package sim
+
+import (
+	"math"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/lbkit/lbkit/balancer"
+)
+
+// Failure reasons, as reported in Result.FailedBy.
+const (
+	failNoEndpoints = "no-endpoints" // the proxy had no endpoint at all
+	failRefused     = "refused"      // routed to a pod that was gone or stopping
+	failQueueFull   = "queue-full"   // the pod's queue was at its limit
+	failKilled      = "killed"       // in flight when the pod crashed or was killed
+)
+
+// metrics collects a run's measurements in memory bounded by the number
+// of windows, pods and updates, never by the number of requests.
+type metrics struct {
+	window      time.Duration
+	sampleEvery time.Duration
+
+	arrivals, succeeded int64
+	failedBy            map[string]int64
+	lat, winLat         *hdrhistogram.Histogram
+
+	sessionsStarted, sessionFollowUps, sessionMoves int64
+	crashes, churnEvents, changes                   int64
+	pickNanos                                       []float64 // ns a pick, one a timed batch
+	timingKeys                                      []balancer.Request
+	winLatSum                                       time.Duration
+
+	// in-flight skew over samples, for the run and the current window
+	inflight, winInflight skewAcc
+
+	// disruption, summed over proxy updates (consistent algorithms)
+	keys       []uint64 // sampled key hashes
+	updates    int
+	keysMoved  float64
+	optimum    float64
+	sessMoved  float64
+	sessUpdate int
+	events     []Event
+
+	windows   []Window
+	minSet    int // the smallest and largest endpoint set published after the start
+	maxSet    int
+	winStart  time.Duration
+	winArr    int64
+	winFailed int64
+	failed    int64
+}
+
+// skewAcc averages skew figures over samples.
+type skewAcc struct {
+	n             int
+	p2m, cv, jain float64
+	peak          float64
+}
+
+func (a *skewAcc) add(s Skew) {
+	a.n++
+	a.p2m += s.PeakToMean
+	a.cv += s.CV
+	a.jain += s.Jain
+	a.peak = max(a.peak, s.PeakToMean)
+}
+
+func (a *skewAcc) mean() Skew {
+	if a.n == 0 {
+		return Skew{}
+	}
+	n := float64(a.n)
+	return Skew{PeakToMean: a.p2m / n, CV: a.cv / n, Jain: a.jain / n}
+}
+
+func newMetrics(r *run) *metrics {
+	m := &metrics{
+		window:   r.sc.Window.Std(),
+		failedBy: map[string]int64{},
+		lat:      hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
+		winLat:   hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
+	}
+	m.sampleEvery = max(m.window/10, time.Millisecond)
+	if r.alg.Consistent {
+		// The whole key space when it is small enough, else a sample.
+		n := min(r.opts.DisruptionKeys, r.keys.count)
+		m.keys = make([]uint64, n)
+		for i := range m.keys {
+			k := uint64(i)
+			if n < r.keys.count {
+				k = uint64(r.rng.IntN(r.keys.count))
+			}
+			m.keys[i] = r.keys.hashOf(k)
+		}
+	}
+	return m
+}
+
+func (m *metrics) success(lat time.Duration) {
+	m.succeeded++
+	us := max(int64(lat/time.Microsecond), 1)
+	_ = m.lat.RecordValue(us)
+	_ = m.winLat.RecordValue(us)
+	m.winLatSum += lat
+}
+
+func (m *metrics) fail(reason string) {
+	m.failedBy[reason]++
+	m.failed++
+	m.winFailed++
+}
+
+// sample measures how evenly the pods in the endpoint set hold requests.
+func (m *metrics) sample(r *run) {
+	var loads []float64
+	for i := range r.pods {
+		if p := &r.pods[i]; p.inSet {
+			loads = append(loads, float64(p.load())/float64(p.weight))
+		}
+	}
+	if s, ok := skewOf(loads); ok {
+		m.inflight.add(s)
+		m.winInflight.add(s)
+	}
+}
+
+// skewOf returns peak-to-mean, CV and Jain's index of xs; ok is false
+// when they are undefined (no load at all).
+func skewOf(xs []float64) (Skew, bool) {
+	if len(xs) == 0 {
+		return Skew{}, false
+	}
+	var sum, sq, peak float64
+	for _, x := range xs {
+		sum += x
+		sq += x * x
+		peak = max(peak, x)
+	}
+	if sum == 0 {
+		return Skew{}, false
+	}
+	n := float64(len(xs))
+	mean := sum / n
+	variance := max(sq/n-mean*mean, 0)
+	return Skew{PeakToMean: peak / mean, CV: math.Sqrt(variance) / mean, Jain: sum * sum / (n * sq)}, true
+}
+
+// updated measures what proxy i's move from version prev to v did to
+// the key space and to live sessions.
+func (m *metrics) updated(r *run, i, prev, v int, old balancer.Picker) {
+	if old == nil || len(m.keys) == 0 || prev == v {
+		return
+	}
+	now := r.proxies[i].bal.Picker()
+	moved := 0
+	for _, h := range m.keys {
+		if !samePick(old, now, h) {
+			moved++
+		}
+	}
+	frac := float64(moved) / float64(len(m.keys))
+	removed, added, opt := diff(r.versions[prev], r.versions[v])
+	ev := Event{At: Duration(r.now), Proxy: i, Endpoints: len(r.versions[v]), Removed: removed, Added: added, KeysMoved: frac, Optimum: opt}
+	live, sessMoved := 0, 0
+	for s := range r.sessions {
+		if ss := &r.sessions[s]; ss.live {
+			live++
+			if !samePick(old, now, ss.hash) {
+				sessMoved++
+			}
+		}
+	}
+	if live > 0 {
+		f := float64(sessMoved) / float64(live)
+		ev.SessionsMoved = &f
+		m.sessMoved += f
+		m.sessUpdate++
+	}
+	m.updates++
+	m.keysMoved += frac
+	m.optimum += opt
+	m.events = append(m.events, ev)
+}
+
+func samePick(a, b balancer.Picker, h uint64) bool {
+	req := balancer.Request{Hash: h, HasHash: true}
+	ea, errA := a.Pick(req)
+	eb, errB := b.Pick(req)
+	if errA != nil || errB != nil {
+		return errA != nil && errB != nil
+	}
+	return ea.ID == eb.ID
+}
+
+// diff compares endpoint sets a and b: the IDs removed and added, and
+// the optimum, the least fraction of a uniform key space that any
+// algorithm must move: the weight share of the removed endpoints in a or
+// of the added ones in b, whichever is larger.
+func diff(a, b []balancer.Backend) (removed, added []string, optimum float64) {
+	ina, inb := idSet(a), idSet(b)
+	share := func(set []balancer.Backend, other map[string]bool, ids *[]string) float64 {
+		var total, gone float64
+		for _, e := range set {
+			w := float64(max(e.Weight, 1))
+			total += w
+			if !other[e.ID] {
+				gone += w
+				*ids = append(*ids, e.ID)
+			}
+		}
+		if total == 0 {
+			return 0
+		}
+		return gone / total
+	}
+	optimum = max(share(a, inb, &removed), share(b, ina, &added))
+	if len(a) == 0 || len(b) == 0 {
+		optimum = 1
+	}
+	return removed, added, optimum
+}
+
+func idSet(set []balancer.Backend) map[string]bool {
+	m := make(map[string]bool, len(set))
+	for _, e := range set {
+		m[e.ID] = true
+	}
+	return m
+}
+
+// agreement is the fraction of sampled keys that every proxy sends to the
+// same endpoint.
+func (m *metrics) agreement(r *run) (float64, bool) {
+	if len(m.keys) == 0 || len(r.proxies) < 2 {
+		return 0, false
+	}
+	n := min(len(m.keys), 1024)
+	pickers := make([]balancer.Picker, len(r.proxies))
+	for i := range r.proxies {
+		pickers[i] = r.proxies[i].bal.Picker()
+	}
+	same := 0
+	for _, h := range m.keys[:n] {
+		all := true
+		for _, p := range pickers[1:] {
+			if !samePick(pickers[0], p, h) {
+				all = false
+				break
+			}
+		}
+		if all {
+			same++
+		}
+	}
+	return float64(same) / float64(n), true
+}
+
+// closeWindow records the window that ends now.
+func (m *metrics) closeWindow(r *run) {
+	w := Window{Start: Duration(m.winStart), Requests: m.arrivals - m.winArr, Failed: m.winFailed}
+	if n := m.winLat.TotalCount(); n > 0 {
+		w.Succeeded = n
+		w.Mean = Duration(m.winLatSum / time.Duration(n))
+		w.P99 = Duration(time.Duration(m.winLat.ValueAtQuantile(99)) * time.Microsecond)
+	}
+	var loads []float64
+	for i := range r.pods {
+		p := &r.pods[i]
+		if p.inSet && p.setSince <= m.winStart {
+			loads = append(loads, float64(p.winRequests)/float64(p.weight))
+		}
+		p.winRequests = 0
+	}
+	w.Pods = len(loads)
+	if s, ok := skewOf(loads); ok {
+		w.RequestSkew = s
+	}
+	w.InFlightSkew = m.winInflight.mean()
+	if a, ok := m.agreement(r); ok {
+		w.Agreement = &a
+	}
+	if r.opts.PickCost {
+		m.timePicks(r)
+	}
+	m.windows = append(m.windows, w)
+	m.winStart = r.now
+	m.winArr = m.arrivals
+	m.winFailed = 0
+	m.winLat.Reset()
+	m.winLatSum = 0
+	m.winInflight = skewAcc{}
+}
+
+// finish closes the last, partial window and the pods' ready time.
+func (m *metrics) finish(r *run) {
+	if r.now > m.winStart {
+		m.closeWindow(r)
+	}
+	for i := range r.pods {
+		if p := &r.pods[i]; p.inSet {
+			p.readyFor += r.now - p.setSince
+			p.setSince = r.now
+		}
+	}
+}
+
+// timePicks times a batch of bare picks on proxy 0's current Picker, in
+// the state the run has reached (its endpoints and their loads), with
+// keys drawn from the workload. The wall clock is read only here, and
+// what it reads never feeds back into the model.
+func (m *metrics) timePicks(r *run) {
+	const batch = 512
+	p := r.proxies[0].bal.Picker()
+	if len(m.timingKeys) == 0 {
+		m.timingKeys = make([]balancer.Request, batch)
+		for i := range m.timingKeys {
+			m.timingKeys[i] = balancer.Request{Hash: r.keys.hashOf(uint64(i) * 2654435761 % uint64(r.keys.count)), HasHash: true}
+		}
+	}
+	now := r.unixNano()
+	start := time.Now()
+	for i := range m.timingKeys {
+		req := m.timingKeys[i]
+		req.Now = now
+		_, _ = p.Pick(req)
+	}
+	m.pickNanos = append(m.pickNanos, float64(time.Since(start).Nanoseconds())/batch)
+}

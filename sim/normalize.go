@@ -1,0 +1,259 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// FieldError is a scenario error about one field. Path names the field as
+// it is written in a scenario file ("workload.rate", "churn[2].scale").
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string { return "sim: invalid scenario: " + e.Path + ": " + e.Msg }
+
+// Unwrap makes a FieldError match ErrScenario.
+func (e *FieldError) Unwrap() error { return ErrScenario }
+
+func fieldErr(path, format string, args ...any) error {
+	return &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Limits that keep a run's memory and time sane whatever a file says.
+const (
+	maxPods    = 100_000
+	maxProxies = 1_000
+	maxWorkers = 100_000
+	maxRate    = 1e8
+	maxKeys    = 1 << 40
+	maxWindows = 100_000
+)
+
+func bad(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
+
+// normalize applies the documented defaults and validates the scenario.
+func (s *Scenario) normalize() error {
+	if s.Seed == 0 {
+		s.Seed = 1
+	}
+	if s.Duration <= 0 {
+		return fieldErr("duration", "must be positive, e.g. 60s")
+	}
+	if s.Window == 0 {
+		s.Window = Duration(max(s.Duration.Std()/60/time.Millisecond*time.Millisecond, 100*time.Millisecond))
+	}
+	if s.Window < Duration(time.Millisecond) || s.Duration.Std()/s.Window.Std() > maxWindows {
+		return fieldErr("window", "%v gives more than %d windows over %v", s.Window, maxWindows, s.Duration)
+	}
+	if _, err := SelectAlgorithms(s.Algorithms); err != nil {
+		return fieldErr("algorithms", "%v", strings.TrimPrefix(err.Error(), "sim: "))
+	}
+
+	d := &s.Deployment
+	if d.Replicas < 0 || d.Replicas > maxPods {
+		return fieldErr("deployment.replicas", "must be between 1 and %d, got %d", maxPods, d.Replicas)
+	}
+	if s.Trace != "" && len(s.TraceEvents) == 0 {
+		return fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
+	}
+	if d.Replicas == 0 && len(s.TraceEvents) == 0 {
+		return fieldErr("deployment.replicas", "must be at least 1 (zero pods serve nothing)")
+	}
+	if len(d.Zones) == 0 {
+		d.Zones = []string{"zone-a"}
+	}
+	for i, z := range d.Zones {
+		if z == "" || slices.Contains(d.Zones[:i], z) {
+			return fieldErr(fmt.Sprintf("deployment.zones[%d]", i), "zone names must be non-empty and distinct")
+		}
+	}
+	for _, f := range []struct {
+		v    IntOrPercent
+		path string
+	}{{d.Strategy.RollingUpdate.MaxSurge, "maxSurge"}, {d.Strategy.RollingUpdate.MaxUnavailable, "maxUnavailable"}} {
+		if _, err := f.v.resolve(max(d.Replicas, 1), true, "25%"); err != nil {
+			return fieldErr("deployment.strategy.rollingUpdate."+f.path, "%v", err)
+		}
+	}
+	ru := d.Strategy.RollingUpdate
+	if su, _ := ru.MaxSurge.resolve(d.Replicas, true, "25%"); su == 0 && len(s.TraceEvents) == 0 {
+		if un, _ := ru.MaxUnavailable.resolve(d.Replicas, false, "25%"); un == 0 {
+			return fieldErr("deployment.strategy.rollingUpdate", "maxSurge and maxUnavailable cannot both be 0 (Kubernetes rejects it: the rollout could never progress)")
+		}
+	}
+	if err := s.normalizeTemplate(); err != nil {
+		return err
+	}
+
+	w := &s.Workload
+	if bad(w.Rate) || w.Rate <= 0 || w.Rate > maxRate {
+		return fieldErr("workload.rate", "must be a positive number of requests a second up to %g, got %v", maxRate, w.Rate)
+	}
+	for i, st := range w.Steps {
+		p := fmt.Sprintf("workload.steps[%d]", i)
+		if bad(st.Rate) || st.Rate < 0 || st.Rate > maxRate {
+			return fieldErr(p+".rate", "must be between 0 and %g, got %v", maxRate, st.Rate)
+		}
+		if i > 0 && st.At < w.Steps[i-1].At {
+			return fieldErr(p+".at", "steps must be in time order (%v comes after %v)", st.At, w.Steps[i-1].At)
+		}
+	}
+	if w.Keys.Count == 0 {
+		w.Keys.Count = 100_000
+	}
+	if w.Keys.Count < 1 || w.Keys.Count > maxKeys {
+		return fieldErr("workload.keys.count", "must be between 1 and %d, got %d", int64(maxKeys), w.Keys.Count)
+	}
+	switch strings.ToLower(w.Keys.Distribution) {
+	case "", "uniform":
+	case "zipf":
+		if w.Keys.Exponent == 0 {
+			w.Keys.Exponent = 1.1
+		}
+		if bad(w.Keys.Exponent) || w.Keys.Exponent <= 1 || w.Keys.Exponent > 100 {
+			return fieldErr("workload.keys.exponent", "must be above 1 (and at most 100), got %v", w.Keys.Exponent)
+		}
+		if w.Keys.Count < 2 {
+			return fieldErr("workload.keys.count", "a zipf key space needs at least 2 keys")
+		}
+	default:
+		return fieldErr("workload.keys.distribution", "%q is not uniform or zipf", w.Keys.Distribution)
+	}
+	if bad(w.Sessions.Requests) || w.Sessions.Requests < 0 || w.Sessions.Requests > 1e6 {
+		return fieldErr("workload.sessions.requests", "must be between 0 and 1e6, got %v", w.Sessions.Requests)
+	}
+	if w.Sessions.ThinkTime == (Dist{}) {
+		w.Sessions.ThinkTime = Exp(time.Second)
+	}
+	if err := w.Sessions.ThinkTime.validate("workload.sessions.thinkTime"); err != nil {
+		return err
+	}
+
+	px := &s.Proxies
+	if px.Replicas == 0 {
+		px.Replicas = 1
+	}
+	if px.Replicas < 1 || px.Replicas > maxProxies {
+		return fieldErr("proxies.replicas", "must be between 1 and %d, got %d", maxProxies, px.Replicas)
+	}
+	if err := px.PropagationDelay.validate("proxies.propagationDelay"); err != nil {
+		return err
+	}
+	return s.normalizeChurn()
+}
+
+func (s *Scenario) normalizeTemplate() error {
+	t := &s.Deployment.Template
+	const p = "deployment.template"
+	if t.Workers == 0 {
+		t.Workers = 1
+	}
+	if t.Workers < 1 || t.Workers > maxWorkers {
+		return fieldErr(p+".workers", "must be between 1 and %d, got %d", maxWorkers, t.Workers)
+	}
+	if t.QueueLimit < 0 {
+		return fieldErr(p+".queueLimit", "must not be negative (0 means unbounded)")
+	}
+	if t.ServiceTime == (Dist{}) {
+		t.ServiceTime = Exp(10 * time.Millisecond)
+	}
+	if err := t.ServiceTime.validate(p + ".serviceTime"); err != nil {
+		return err
+	}
+	if t.ServiceTime.Mean == 0 {
+		return fieldErr(p+".serviceTime.mean", "must be positive")
+	}
+	if t.Weight == 0 {
+		t.Weight = 1
+	}
+	if bad(t.SlowFraction) || t.SlowFraction < 0 || t.SlowFraction > 1 {
+		return fieldErr(p+".slowFraction", "must be between 0 and 1, got %v", t.SlowFraction)
+	}
+	if t.SlowSpeed == 0 {
+		t.SlowSpeed = 0.5
+	}
+	if bad(t.SlowSpeed) || t.SlowSpeed < 0.001 || t.SlowSpeed > 1000 {
+		return fieldErr(p+".slowSpeed", "must be in (0, 1000], got %v", t.SlowSpeed)
+	}
+	if t.WarmupSpeed == 0 {
+		t.WarmupSpeed = 0.5
+	}
+	if bad(t.WarmupSpeed) || t.WarmupSpeed < 0.001 || t.WarmupSpeed > 1000 {
+		return fieldErr(p+".warmupSpeed", "must be in (0, 1000], got %v", t.WarmupSpeed)
+	}
+	if t.ReadinessDelay == (Dist{}) {
+		t.ReadinessDelay = Const(5 * time.Second)
+	}
+	if err := t.ReadinessDelay.validate(p + ".readinessDelay"); err != nil {
+		return err
+	}
+	if t.TerminationGracePeriod == 0 {
+		t.TerminationGracePeriod = Duration(30 * time.Second)
+	}
+	if t.PreStop > t.TerminationGracePeriod {
+		return fieldErr(p+".preStop", "%v is longer than the termination grace period %v", t.PreStop, t.TerminationGracePeriod)
+	}
+	return nil
+}
+
+func (s *Scenario) normalizeChurn() error {
+	for i := range s.Churn {
+		c := &s.Churn[i]
+		p := fmt.Sprintf("churn[%d]", i)
+		if i > 0 && c.At < s.Churn[i-1].At {
+			return fieldErr(p+".at", "churn must be in time order (%v comes after %v)", c.At, s.Churn[i-1].At)
+		}
+		set := 0
+		for _, b := range []bool{c.RollingUpdate != nil, c.Scale != nil, c.Crashes != nil, c.DrainZone != nil} {
+			if b {
+				set++
+			}
+		}
+		if set != 1 {
+			return fieldErr(p, "needs exactly one of rollingUpdate, scale, crashes, drainZone (has %d)", set)
+		}
+		switch {
+		case c.RollingUpdate != nil:
+			if st := c.RollingUpdate.ServiceTime; st != (Dist{}) {
+				if err := st.validate(p + ".rollingUpdate.serviceTime"); err != nil {
+					return err
+				}
+			}
+		case c.Scale != nil:
+			sc := c.Scale
+			if sc.Replicas < 1 || sc.Replicas > maxPods {
+				return fieldErr(p+".scale.replicas", "must be between 1 and %d, got %d", maxPods, sc.Replicas)
+			}
+			if sc.Step < 0 {
+				return fieldErr(p+".scale.step", "must not be negative")
+			}
+			if sc.Interval == 0 {
+				sc.Interval = Duration(10 * time.Second)
+			}
+		case c.Crashes != nil:
+			cr := c.Crashes
+			if cr.MTBF <= 0 {
+				return fieldErr(p+".crashes.mtbf", "must be positive, e.g. 10m")
+			}
+			if cr.RestartDelay == 0 {
+				cr.RestartDelay = Duration(10 * time.Second)
+			}
+			if cr.DetectionDelay == 0 {
+				cr.DetectionDelay = Duration(30 * time.Second)
+			}
+		case c.DrainZone != nil:
+			if !slices.Contains(s.Deployment.Zones, c.DrainZone.Zone) {
+				return fieldErr(p+".drainZone.zone", "%q is not one of the deployment's zones %v", c.DrainZone.Zone, s.Deployment.Zones)
+			}
+			if len(s.Deployment.Zones) < 2 {
+				return fieldErr(p+".drainZone.zone", "draining the only zone leaves nowhere to run")
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,413 @@
+package sim
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/lbkit/lbkit/balancer"
+)
+
+// epoch is the Unix time in nanoseconds the virtual clock starts at, for
+// the library's time-taking calls (Request.Now, DoneInfo.Now).
+const epoch = 1_000_000_000 * int64(time.Second)
+
+// unixNano returns the virtual time as Unix nanoseconds.
+func (r *run) unixNano() int64 { return epoch + int64(r.now) }
+
+var (
+	errRefused = errors.New("sim: connection refused: the pod is gone or stopping")
+	errKilled  = errors.New("sim: the pod died with the request in flight")
+	errFull    = errors.New("sim: the pod's queue is full")
+)
+
+// request is one request in flight.
+type request struct {
+	arrival   time.Duration
+	pod       int32
+	session   int32 // -1: none
+	cancelled bool  // its pod died; its completion event is void
+	live      bool  // the slot is in use
+	res       balancer.Result
+}
+
+// session is a client that sends several requests under one key.
+type session struct {
+	hash      uint64
+	remaining int
+	lastPod   int32
+	live      bool
+}
+
+// proxy is one load balancer with its own view of the endpoints.
+type proxy struct {
+	bal       *balancer.Balancer
+	version   int           // endpoint version applied
+	lastSched time.Duration // when its latest update is due, to keep order
+	updated   bool          // it has applied a version
+}
+
+// run is one scenario run with one algorithm. It is single-threaded and
+// reads no clock: everything follows from the seed.
+type run struct {
+	sc   *Scenario
+	alg  Algorithm
+	opts Options
+	now  time.Duration
+	q    queue
+	rng  *rand.Rand
+
+	pods     []pod
+	byID     map[string]int32
+	services []sampler // service-time samplers, by template generation
+	gen      int
+	desired  int
+	zones    []string
+	nextZone int
+	nextIP   int
+	crash    *CrashAction // crashes in force, or nil
+	err      error        // the first error; it stops the run
+
+	nextReport time.Duration // when to call Options.Progress next
+
+	versions [][]balancer.Backend
+	dirty    bool
+	proxies  []proxy
+
+	reqs      []request
+	freeReqs  []int32
+	sessions  []session
+	freeSess  []int32
+	rate      float64
+	step      int
+	keys      keySampler
+	think     sampler
+	readiness sampler
+	propagate sampler
+	sessMean  float64
+
+	actions []action
+	started int // actions[:started] were applied by bootstrap
+	m       *metrics
+}
+
+// Run runs the scenario once with one algorithm and returns its result.
+func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
+	if err := sc.normalize(); err != nil {
+		return nil, err
+	}
+	if opts.DisruptionKeys <= 0 {
+		opts.DisruptionKeys = 4096
+	}
+	r, err := newRun(&sc, alg, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.loop()
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.m.result(r), nil
+}
+
+func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
+	src := rand.NewPCG(sc.Seed, 0x6c62_6b69_745f_7369)
+	r := &run{sc: sc, alg: alg, opts: opts, rng: rand.New(src), byID: map[string]int32{}}
+	r.zones = append([]string(nil), sc.Deployment.Zones...)
+	t := &sc.Deployment.Template
+	r.services = []sampler{newSampler(t.ServiceTime, r.rng, src)}
+	r.think = newSampler(sc.Workload.Sessions.ThinkTime, r.rng, src)
+	r.readiness = newSampler(t.ReadinessDelay, r.rng, src)
+	r.propagate = newSampler(sc.Proxies.PropagationDelay, r.rng, src)
+	r.sessMean = sc.Workload.Sessions.Requests
+	r.keys = newKeySampler(sc.Workload.Keys, r.rng)
+	r.rate = sc.Workload.Rate
+	r.desired = sc.Deployment.Replicas
+
+	balSeed := sc.Seed ^ 0x9e37_79b9_7f4a_7c15
+	for i := range sc.Proxies.Replicas {
+		b := balancer.New(alg.New(balancer.NewSource(balSeed + uint64(i))))
+		r.proxies = append(r.proxies, proxy{bal: b})
+	}
+	r.m = newMetrics(r)
+
+	actions, err := r.planChurn()
+	if err != nil {
+		return nil, err
+	}
+	r.actions = actions
+	return r, nil
+}
+
+func (r *run) loop() {
+	r.bootstrap()
+	end := r.sc.Duration.Std()
+	r.scheduleArrival()
+	for i := r.started; i < len(r.actions); i++ {
+		r.q.push(r.actions[i].at, evController, int32(i), 0, 0)
+	}
+	r.q.push(r.m.window, evWindow, 0, 0, 0)
+	r.q.push(r.m.sampleEvery, evSample, 0, 0, 0)
+	for r.q.len() > 0 && r.err == nil {
+		ev := r.q.pop()
+		if ev.at > end {
+			break
+		}
+		r.now = ev.at
+		switch ev.kind {
+		case evArrival:
+			r.arrive()
+		case evSessionNext:
+			r.send(ev.a)
+		case evComplete:
+			r.complete(ev.a)
+		case evProxyUpdate:
+			r.applyUpdate(int(ev.a), int(ev.b))
+		case evPod:
+			r.podStep(ev.a, ev.b, ev.c)
+		case evController:
+			r.act(int(ev.a), ev.b)
+		case evSample:
+			r.m.sample(r)
+			r.q.push(r.now+r.m.sampleEvery, evSample, 0, 0, 0)
+		case evWindow:
+			r.m.closeWindow(r)
+			r.q.push(r.now+r.m.window, evWindow, 0, 0, 0)
+		}
+		if r.dirty && (r.q.len() == 0 || r.q.items[0].at > r.now) {
+			r.publish()
+		}
+		if r.opts.Progress != nil && r.now >= r.nextReport {
+			r.opts.Progress(r.alg.Name, float64(r.now)/float64(end))
+			r.nextReport = r.now + end/100
+		}
+	}
+	r.now = end
+	r.m.finish(r)
+}
+
+// bootstrap starts the initial pods ready (the Deployment's, or the
+// trace's state at its first instant), and every proxy knowing them, so a
+// run begins in steady state.
+func (r *run) bootstrap() {
+	for r.started < len(r.actions) && r.actions[r.started].kind == actTrace && r.actions[r.started].at <= r.actions[0].at {
+		r.replay(r.actions[r.started].event)
+		r.started++
+	}
+	for range r.desired {
+		i := r.createPod()
+		p := &r.pods[i]
+		p.state = podReady
+		p.readyAt = -time.Hour // long past warm-up
+		r.setInSet(i, true)
+	}
+	r.dirty = false
+	r.versions = append(r.versions, r.endpointSet())
+	for i := range r.proxies {
+		r.applyUpdate(i, 0)
+	}
+}
+
+// scheduleArrival draws the next Poisson arrival at the current rate; a
+// rate step in between restarts the draw there (the process is
+// memoryless).
+func (r *run) scheduleArrival() {
+	at := r.now
+	steps := r.sc.Workload.Steps
+	perArrival := 1.0 // requests an arrival brings: a session brings several
+	if r.sessMean > 1 {
+		perArrival = r.sessMean
+	}
+	for {
+		gap := time.Duration(math.MaxInt64)
+		if r.rate > 0 {
+			gap = time.Duration(r.rng.ExpFloat64() * perArrival / r.rate * float64(time.Second))
+		}
+		if r.step < len(steps) && steps[r.step].At.Std() <= at+gap || gap < 0 {
+			if r.step >= len(steps) {
+				return
+			}
+			at = max(at, steps[r.step].At.Std())
+			r.rate = steps[r.step].Rate
+			r.step++
+			continue
+		}
+		if gap == time.Duration(math.MaxInt64) {
+			return
+		}
+		r.q.push(at+gap, evArrival, 0, 0, 0)
+		return
+	}
+}
+
+func (r *run) arrive() {
+	r.scheduleArrival()
+	if r.sessMean > 1 {
+		s := r.newSession()
+		r.send(s)
+		return
+	}
+	r.dispatch(r.keys.hash(), -1)
+}
+
+func (r *run) newSession() int32 {
+	var s int32
+	if n := len(r.freeSess); n > 0 {
+		s, r.freeSess = r.freeSess[n-1], r.freeSess[:n-1]
+	} else {
+		r.sessions = append(r.sessions, session{})
+		s = int32(len(r.sessions) - 1)
+	}
+	// A geometric number of requests with the configured mean.
+	n := 1 + int(math.Floor(math.Log(1-r.rng.Float64())/math.Log(1-1/r.sessMean)))
+	r.sessions[s] = session{hash: r.keys.hash(), remaining: max(n, 1), lastPod: -1, live: true}
+	r.m.sessionsStarted++
+	return s
+}
+
+// send sends a session's next request.
+func (r *run) send(s int32) {
+	ss := &r.sessions[s]
+	ss.remaining--
+	r.dispatch(ss.hash, s)
+}
+
+// dispatch routes one request through a random proxy to a pod.
+func (r *run) dispatch(hash uint64, s int32) {
+	px := &r.proxies[r.rng.IntN(len(r.proxies))]
+	req := balancer.Request{Hash: hash, HasHash: true, Now: r.unixNano()}
+	res, err := r.pick(px, req)
+	r.m.arrivals++
+	if err != nil {
+		r.m.fail(failNoEndpoints)
+		r.endSession(s)
+		return
+	}
+	pi, ok := r.byID[res.Endpoint.ID]
+	p := &r.pods[pi]
+	if !ok || !p.accepting() {
+		res.Done(balancer.DoneInfo{Err: errRefused, Now: r.unixNano()})
+		r.m.fail(failRefused)
+		r.endSession(s)
+		return
+	}
+	if s >= 0 {
+		ss := &r.sessions[s]
+		if ss.lastPod >= 0 {
+			r.m.sessionFollowUps++
+			if ss.lastPod != pi {
+				r.m.sessionMoves++
+			}
+		}
+		ss.lastPod = pi
+	}
+	p.winRequests++
+	p.requests++
+	if r.sc.Deployment.Template.QueueLimit > 0 && p.busy >= p.workers && p.queued() >= r.sc.Deployment.Template.QueueLimit {
+		res.Done(balancer.DoneInfo{Err: errFull, Now: r.unixNano()})
+		r.m.fail(failQueueFull)
+		r.endSession(s)
+		return
+	}
+	ri := r.newRequest(request{arrival: r.now, pod: pi, session: s, res: res, live: true})
+	if p.busy < p.workers {
+		r.serve(pi, ri)
+	} else {
+		p.enqueue(ri)
+	}
+}
+
+// pick calls the library's Balancer.Pick.
+func (r *run) pick(px *proxy, req balancer.Request) (balancer.Result, error) {
+	return px.bal.Pick(req)
+}
+
+func (r *run) newRequest(q request) int32 {
+	if n := len(r.freeReqs); n > 0 {
+		i := r.freeReqs[n-1]
+		r.freeReqs = r.freeReqs[:n-1]
+		r.reqs[i] = q
+		return i
+	}
+	r.reqs = append(r.reqs, q)
+	return int32(len(r.reqs) - 1)
+}
+
+// serve starts a request on a free worker of pod pi.
+func (r *run) serve(pi, ri int32) {
+	p := &r.pods[pi]
+	p.busy++
+	speed := p.speed
+	if w := r.sc.Deployment.Template.Warmup.Std(); w > 0 && r.now < p.readyAt+w {
+		speed *= r.sc.Deployment.Template.WarmupSpeed
+	}
+	d := time.Duration(float64(r.services[p.service].draw()) / speed)
+	r.q.push(r.now+d, evComplete, ri, 0, 0)
+}
+
+func (r *run) complete(ri int32) {
+	q := r.reqs[ri]
+	r.freeRequest(ri)
+	if q.cancelled {
+		return
+	}
+	lat := r.now - q.arrival
+	q.res.Done(balancer.DoneInfo{Latency: lat, Now: r.unixNano()})
+	r.m.success(lat)
+	p := &r.pods[q.pod]
+	p.busy--
+	if p.queued() > 0 {
+		r.serve(q.pod, p.dequeue())
+	}
+	if p.state == podDraining && p.load() == 0 {
+		r.setState(q.pod, podGone)
+	}
+	if s := q.session; s >= 0 {
+		if r.sessions[s].remaining > 0 {
+			r.q.push(r.now+r.think.draw(), evSessionNext, s, 0, 0)
+		} else {
+			r.endSession(s)
+		}
+	}
+}
+
+// fail stops the run with err.
+func (r *run) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *run) freeRequest(i int32) {
+	r.reqs[i].live = false
+	r.freeReqs = append(r.freeReqs, i)
+}
+
+func (r *run) endSession(s int32) {
+	if s < 0 || !r.sessions[s].live {
+		return
+	}
+	r.sessions[s].live = false
+	r.freeSess = append(r.freeSess, s)
+}
+
+// failAll fails every request a pod holds: it crashed or was killed.
+func (r *run) failAll(pi int32) {
+	p := &r.pods[pi]
+	for i := range r.reqs {
+		q := &r.reqs[i]
+		if q.live && q.pod == pi && !q.cancelled {
+			q.cancelled = true
+			q.res.Done(balancer.DoneInfo{Err: errKilled, Now: r.unixNano()})
+			r.m.fail(failKilled)
+			r.endSession(q.session)
+		}
+	}
+	// Queued requests have no completion event: free them now. Those in
+	// service are freed when their void completion event comes.
+	for p.queued() > 0 {
+		r.freeRequest(p.dequeue())
+	}
+	p.busy = 0
+}

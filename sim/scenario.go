@@ -1,0 +1,285 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lbkit/lbkit/sim/trace"
+)
+
+// ErrScenario is wrapped by every error about a scenario's content.
+var ErrScenario = errors.New("sim: invalid scenario")
+
+// Scenario is one experiment: a Deployment of pods behind proxies, a
+// workload, and the churn that happens to the pods while it runs. Field
+// names follow Kubernetes' habits, so a scenario file reads like a
+// manifest. The zero value of each field means the default it documents.
+type Scenario struct {
+	// Name names the scenario in reports.
+	Name string `yaml:"name" json:"name"`
+	// Description says what the scenario shows.
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Seed seeds every random draw of the run. Zero means 1.
+	Seed uint64 `yaml:"seed" json:"seed"`
+	// Duration is how much virtual time the run covers. Required.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// Window is the length of a metrics window. Zero means Duration/60,
+	// rounded down to a millisecond and at least 100 ms.
+	Window Duration `yaml:"window" json:"window"`
+	// Algorithms lists the algorithms to compare by name. Empty means all.
+	Algorithms []string `yaml:"algorithms" json:"algorithms,omitempty"`
+	// Deployment is the pods serving the traffic.
+	Deployment Deployment `yaml:"deployment" json:"deployment"`
+	// Workload is the traffic.
+	Workload Workload `yaml:"workload" json:"workload"`
+	// Proxies are the independent load balancers in front of the pods.
+	Proxies Proxies `yaml:"proxies" json:"proxies"`
+	// Churn is what happens to the pods, in order of At.
+	Churn []Churn `yaml:"churn" json:"churn,omitempty"`
+	// Trace is a recorded churn trace (CSV or an EndpointSlice watch) to
+	// replay instead of a Deployment: its endpoints become the pods, made
+	// from Deployment.Template. A relative path is relative to the
+	// scenario file. Empty means none.
+	Trace string `yaml:"trace" json:"trace,omitempty"`
+	// TraceEvents are the trace's events, read by LoadScenario or set by
+	// the caller; when not empty they replace the Deployment's controller.
+	TraceEvents []trace.Event `yaml:"-" json:"-"`
+}
+
+// Deployment is a Kubernetes Deployment's worth of pods.
+type Deployment struct {
+	// Replicas is the number of pods. Required unless a trace is replayed.
+	Replicas int `yaml:"replicas" json:"replicas"`
+	// Zones are the topology zones pods are spread over, round robin.
+	// Empty means one zone, "zone-a".
+	Zones []string `yaml:"zones" json:"zones,omitempty"`
+	// Strategy is the rolling-update strategy.
+	Strategy Strategy `yaml:"strategy" json:"strategy"`
+	// Template describes each pod.
+	Template PodTemplate `yaml:"template" json:"template"`
+}
+
+// Strategy holds a Deployment's rolling-update parameters.
+type Strategy struct {
+	RollingUpdate RollingUpdate `yaml:"rollingUpdate" json:"rollingUpdate"`
+}
+
+// RollingUpdate bounds a rollout as Kubernetes does: maxSurge pods above
+// the desired count (rounded up from a percentage), maxUnavailable below
+// it (rounded down). Empty values mean 25%.
+type RollingUpdate struct {
+	MaxSurge       IntOrPercent `yaml:"maxSurge" json:"maxSurge"`
+	MaxUnavailable IntOrPercent `yaml:"maxUnavailable" json:"maxUnavailable"`
+}
+
+// PodTemplate describes a pod's capacity and lifecycle.
+type PodTemplate struct {
+	// Workers is the number of requests a pod serves at once. Zero means 1.
+	Workers int `yaml:"workers" json:"workers"`
+	// QueueLimit bounds the requests waiting for a worker; an arrival
+	// beyond it is rejected and counted failed. Zero means unbounded.
+	QueueLimit int `yaml:"queueLimit" json:"queueLimit,omitempty"`
+	// ServiceTime is the time a worker takes for one request on a pod of
+	// speed 1. Zero means exponential with a mean of 10ms.
+	ServiceTime Dist `yaml:"serviceTime" json:"serviceTime"`
+	// Weight is each pod's Backend weight. Zero means 1.
+	Weight uint32 `yaml:"weight" json:"weight,omitempty"`
+	// SlowFraction of the pods (chosen at random) run at SlowSpeed: a slow
+	// node. Zero means none.
+	SlowFraction float64 `yaml:"slowFraction" json:"slowFraction,omitempty"`
+	// SlowSpeed is a slow pod's speed factor, in (0, 1]. Zero means 0.5.
+	SlowSpeed float64 `yaml:"slowSpeed" json:"slowSpeed,omitempty"`
+	// Warmup is how long a pod runs at WarmupSpeed after it turns ready
+	// (a JIT, a cold cache). Zero means no warm-up.
+	Warmup Duration `yaml:"warmup" json:"warmup,omitempty"`
+	// WarmupSpeed is the speed factor during warm-up. Zero means 0.5.
+	WarmupSpeed float64 `yaml:"warmupSpeed" json:"warmupSpeed,omitempty"`
+	// ReadinessDelay is the time from a pod's start to its readiness probe
+	// passing. Zero means a constant 5s.
+	ReadinessDelay Dist `yaml:"readinessDelay" json:"readinessDelay"`
+	// PreStop is how long a deleted pod keeps serving before it stops
+	// taking new requests (a preStop sleep). Zero means none.
+	PreStop Duration `yaml:"preStop" json:"preStop,omitempty"`
+	// TerminationGracePeriod is how long a deleted pod may take to finish
+	// what it holds before it is killed. Zero means 30s.
+	TerminationGracePeriod Duration `yaml:"terminationGracePeriod" json:"terminationGracePeriod"`
+}
+
+// Workload is the traffic the proxies receive.
+type Workload struct {
+	// Rate is the mean request rate per second (Poisson arrivals).
+	// Required.
+	Rate float64 `yaml:"rate" json:"rate"`
+	// Steps change the rate at given times: a step, a burst and its end.
+	Steps []RateStep `yaml:"steps" json:"steps,omitempty"`
+	// Keys is the key space requests are hashed on.
+	Keys Keys `yaml:"keys" json:"keys"`
+	// Sessions, when Requests is above 1, groups requests into client
+	// sessions that keep one key.
+	Sessions Sessions `yaml:"sessions" json:"sessions"`
+}
+
+// RateStep sets the request rate from At on.
+type RateStep struct {
+	At   Duration `yaml:"at" json:"at"`
+	Rate float64  `yaml:"rate" json:"rate"`
+}
+
+// Keys is a key space.
+type Keys struct {
+	// Count is the number of distinct keys. Zero means 100,000.
+	Count int `yaml:"count" json:"count"`
+	// Distribution is uniform or zipf. Empty means uniform.
+	Distribution string `yaml:"distribution" json:"distribution,omitempty"`
+	// Exponent is the Zipf exponent s, above 1. Zero means 1.1.
+	Exponent float64 `yaml:"exponent" json:"exponent,omitempty"`
+}
+
+// Sessions make clients that send several requests under one key.
+type Sessions struct {
+	// Requests is the mean number of requests a session sends
+	// (geometrically distributed). Zero or 1 means no sessions: every
+	// request draws its own key.
+	Requests float64 `yaml:"requests" json:"requests,omitempty"`
+	// ThinkTime is the pause between a response and the session's next
+	// request. Zero means exponential with a mean of 1s.
+	ThinkTime Dist `yaml:"thinkTime" json:"thinkTime"`
+}
+
+// Proxies are the load balancers: kube-proxy on every node, ingress
+// replicas, sidecars. Each has its own Balancer and learns of endpoint
+// changes on its own.
+type Proxies struct {
+	// Replicas is the number of proxies; requests are spread over them at
+	// random. Zero means 1.
+	Replicas int `yaml:"replicas" json:"replicas"`
+	// PropagationDelay is how long after an endpoint change a proxy learns
+	// of it, drawn per proxy and change; a proxy applies changes in order.
+	// Zero means none.
+	PropagationDelay Dist `yaml:"propagationDelay" json:"propagationDelay"`
+}
+
+// Churn is one change to the pods, starting at At. Exactly one action
+// field is set.
+type Churn struct {
+	At Duration `yaml:"at" json:"at"`
+	// RollingUpdate replaces every pod by a new one, within the
+	// Deployment's strategy.
+	RollingUpdate *RolloutAction `yaml:"rollingUpdate" json:"rollingUpdate,omitempty"`
+	// Scale changes the replica count.
+	Scale *ScaleAction `yaml:"scale" json:"scale,omitempty"`
+	// Crashes makes pods crash at random and restart.
+	Crashes *CrashAction `yaml:"crashes" json:"crashes,omitempty"`
+	// DrainZone deletes every pod of a zone and replaces it in the others.
+	DrainZone *DrainAction `yaml:"drainZone" json:"drainZone,omitempty"`
+}
+
+// RolloutAction is a rollout of a new pod template.
+type RolloutAction struct {
+	// ServiceTime, when set, is the new pods' service time (a new version
+	// that is slower or faster). Zero means unchanged.
+	ServiceTime Dist `yaml:"serviceTime" json:"serviceTime"`
+}
+
+// ScaleAction changes the replica count, Step pods every Interval.
+type ScaleAction struct {
+	// Replicas is the new replica count.
+	Replicas int `yaml:"replicas" json:"replicas"`
+	// Step is how many pods to add or remove at a time. Zero means all at
+	// once.
+	Step int `yaml:"step" json:"step,omitempty"`
+	// Interval is the time between steps. Zero means 10s.
+	Interval Duration `yaml:"interval" json:"interval,omitempty"`
+}
+
+// CrashAction makes each pod crash after an exponentially distributed
+// time with mean MTBF, until Until; a crashed pod's requests fail, its
+// endpoint turns unready after the readiness probe notices, and it
+// restarts with the same address after RestartDelay.
+type CrashAction struct {
+	MTBF Duration `yaml:"mtbf" json:"mtbf"`
+	// RestartDelay is the container restart backoff. Zero means 10s.
+	RestartDelay Duration `yaml:"restartDelay" json:"restartDelay,omitempty"`
+	// DetectionDelay is how long until the readiness probe marks a crashed
+	// pod unready (periodSeconds x failureThreshold). Zero means 30s.
+	DetectionDelay Duration `yaml:"detectionDelay" json:"detectionDelay,omitempty"`
+	// Until ends the crashes. Zero means the end of the run.
+	Until Duration `yaml:"until" json:"until,omitempty"`
+}
+
+// DrainAction drains one zone: a node-pool upgrade or a zone outage.
+type DrainAction struct {
+	Zone string `yaml:"zone" json:"zone"`
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s" in YAML and
+// JSON; a bare number is seconds.
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes d as a Go duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a Go duration ("250ms", "1m30s") or seconds ("2.5").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// ParseDuration reads a Go duration ("250ms", "1m30s") or a number of
+// seconds ("2.5"). Negative, NaN and infinite values are errors.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > float64(math.MaxInt64)/1e9 {
+			return 0, fmt.Errorf("duration %q out of range", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a Go duration such as 1.5s or a number of seconds", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("duration %q is negative", s)
+	}
+	return d, nil
+}
+
+// IntOrPercent is a count ("3") or a percentage of the replicas ("25%"),
+// as in a Deployment's maxSurge.
+type IntOrPercent string
+
+// resolve returns the count for replicas, rounding a percentage up or
+// down; empty means def.
+func (v IntOrPercent) resolve(replicas int, up bool, def IntOrPercent) (int, error) {
+	s := strings.TrimSpace(string(v))
+	if s == "" {
+		s = string(def)
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f < 0 || f > 100 || math.IsNaN(f) {
+			return 0, fmt.Errorf("%q is not a percentage between 0%% and 100%%", s)
+		}
+		x := f * float64(replicas) / 100
+		if up {
+			return int(math.Ceil(x - 1e-9)), nil
+		}
+		return int(math.Floor(x + 1e-9)), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is neither a count nor a percentage", s)
+	}
+	return n, nil
+}
