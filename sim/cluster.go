@@ -143,10 +143,9 @@ func (r *run) endpointSet() []balancer.Backend {
 // each after its own propagation delay and in order.
 func (r *run) publish() {
 	r.dirty = false
-	r.versions = append(r.versions, r.endpointSet())
-	v := int32(len(r.versions) - 1)
+	v := int32(r.versions.add(r.endpointSet()))
 	r.m.changes++
-	n := len(r.versions[v])
+	n := len(r.versions.get(int(v)))
 	if r.m.changes == 1 || n < r.m.minSet {
 		r.m.minSet = n
 	}
@@ -167,11 +166,40 @@ func (r *run) applyUpdate(i, v int) {
 	if px.updated {
 		old = px.bal.Picker()
 	}
-	if err := px.bal.Update(r.versions[v]); err != nil {
+	if err := px.bal.Update(r.versions.get(v)); err != nil {
 		r.fail(fmt.Errorf("sim: proxy %d rejected endpoint version %d: %w", i, v, err))
 		return
 	}
 	prev := px.version
 	px.version, px.updated = v, true
 	r.m.updated(r, i, prev, v, old)
+	oldest := v
+	for j := range r.proxies {
+		oldest = min(oldest, r.proxies[j].version)
+	}
+	r.versions.dropBefore(oldest)
+}
+
+// versions holds the published endpoint sets that some proxy may still
+// need: from the oldest version a proxy has applied to the newest, so
+// memory stays bounded however long the run.
+type versions struct {
+	base int // the version number of sets[0]
+	sets [][]balancer.Backend
+}
+
+// add appends a version and returns its number.
+func (vs *versions) add(set []balancer.Backend) int {
+	vs.sets = append(vs.sets, set)
+	return vs.base + len(vs.sets) - 1
+}
+
+func (vs *versions) get(v int) []balancer.Backend { return vs.sets[v-vs.base] }
+
+// dropBefore forgets the versions older than v.
+func (vs *versions) dropBefore(v int) {
+	if n := v - vs.base; n > 0 && n >= len(vs.sets)/2 {
+		vs.sets = append(vs.sets[:0], vs.sets[n:]...)
+		vs.base = v
+	}
 }

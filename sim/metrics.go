@@ -163,8 +163,8 @@ func (m *metrics) updated(r *run, i, prev, v int, old balancer.Picker) {
 		}
 	}
 	frac := float64(moved) / float64(len(m.keys))
-	removed, added, opt := diff(r.versions[prev], r.versions[v])
-	ev := Event{At: Duration(r.now), Proxy: i, Endpoints: len(r.versions[v]), Removed: removed, Added: added, KeysMoved: frac, Optimum: opt}
+	removed, added, opt := diff(r.versions.get(prev), r.versions.get(v))
+	ev := Event{At: Duration(r.now), Proxy: i, Endpoints: len(r.versions.get(v)), Removed: removed, Added: added, KeysMoved: frac, Optimum: opt}
 	live, sessMoved := 0, 0
 	for s := range r.sessions {
 		if ss := &r.sessions[s]; ss.live {

@@ -71,7 +71,7 @@ type run struct {
 
 	nextReport time.Duration // when to call Options.Progress next
 
-	versions [][]balancer.Backend
+	versions versions
 	dirty    bool
 	proxies  []proxy
 
@@ -203,7 +203,7 @@ func (r *run) bootstrap() {
 		r.setInSet(i, true)
 	}
 	r.dirty = false
-	r.versions = append(r.versions, r.endpointSet())
+	r.versions.add(r.endpointSet())
 	for i := range r.proxies {
 		r.applyUpdate(i, 0)
 	}

@@ -279,3 +279,19 @@ func BenchmarkSim(b *testing.B) {
 	}
 	b.ReportMetric(float64(reqs)/time.Since(start).Seconds(), "req/s")
 }
+
+// Published endpoint sets are dropped once every proxy has moved past
+// them, so a long run with constant churn keeps only a few.
+func TestVersionsBounded(t *testing.T) {
+	sc, err := BuiltinScenario("crash-loop")
+	require.NoError(t, err)
+	sc.Duration = Duration(1000 * time.Second)
+	sc.Workload.Rate = 100
+	require.NoError(t, sc.normalize())
+	r, err := newRun(&sc, mustAlg(t, "round-robin"), Options{})
+	require.NoError(t, err)
+	r.loop()
+	require.NoError(t, r.err)
+	assert.Greater(t, r.m.changes, int64(300), "the run churns")
+	assert.Less(t, len(r.versions.sets), 20, "old endpoint sets are dropped")
+}
