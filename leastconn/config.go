@@ -116,7 +116,7 @@ func (c Config) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 	if len(eps) == 0 {
 		return balancer.EmptyPicker{}, nil
 	}
-	ws, equal := weights(eps)
+	ws, equal := alias.Weights(eps)
 	m := costModel{defLatency: float64(c.DefaultLatency)}
 	if c.FullScan || c.Choices >= len(eps) {
 		return &scan{eps: eps, peak: c.PeakEWMA, cost: m, src: c.Rand}, nil
@@ -131,15 +131,4 @@ func (c Config) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 		}
 	}
 	return s, nil
-}
-
-// weights returns the endpoints' weights and whether they are all equal.
-func weights(eps []*balancer.Endpoint) ([]uint32, bool) {
-	ws := make([]uint32, len(eps))
-	equal := true
-	for i, e := range eps {
-		ws[i] = max(e.Weight, 1)
-		equal = equal && ws[i] == ws[0]
-	}
-	return ws, equal
 }

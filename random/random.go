@@ -30,7 +30,7 @@ func (c Config) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 	if len(eps) == 0 {
 		return balancer.EmptyPicker{}, nil
 	}
-	ws, equal := weights(eps)
+	ws, equal := alias.Weights(eps)
 	if equal {
 		return &uniform{eps: eps, src: c.Rand}, nil
 	}
@@ -39,15 +39,4 @@ func (c Config) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 		return nil, fmt.Errorf("random: %w", err)
 	}
 	return &weighted{eps: eps, table: t, src: c.Rand}, nil
-}
-
-// weights returns the endpoints' weights and whether they are all equal.
-func weights(eps []*balancer.Endpoint) ([]uint32, bool) {
-	ws := make([]uint32, len(eps))
-	equal := true
-	for i, e := range eps {
-		ws[i] = max(e.Weight, 1)
-		equal = equal && ws[i] == ws[0]
-	}
-	return ws, equal
 }

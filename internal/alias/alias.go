@@ -22,6 +22,8 @@ import (
 	"errors"
 	"math"
 	"math/bits"
+
+	"github.com/lbkit/lbkit/balancer"
 )
 
 // ErrTooMany is returned by New for 2^32 weights or more.
@@ -131,4 +133,16 @@ func (t Table) Probabilities() []float64 {
 		ps[c.alias] += (1 - keep) / n
 	}
 	return ps
+}
+
+// Weights returns the endpoints' weights (at least 1 each) and whether
+// they are all equal, in which case a picker needs no table.
+func Weights(eps []*balancer.Endpoint) ([]uint32, bool) {
+	ws := make([]uint32, len(eps))
+	equal := true
+	for i, e := range eps {
+		ws[i] = max(e.Weight, 1)
+		equal = equal && ws[i] == ws[0]
+	}
+	return ws, equal
 }

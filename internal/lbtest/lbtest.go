@@ -243,14 +243,20 @@ func Race(t *testing.T, b balancer.Builder) {
 	}
 }
 
-// BenchPick benchmarks a bare Picker.Pick at every size in Sizes, serially
-// (BenchmarkPick/n=N) when parallel is false and with b.RunParallel
-// otherwise. Requests carry precomputed random hashes, so hash pickers and
-// load pickers see the same request stream.
+// BenchPick benchmarks a bare Picker.Pick at every size in Sizes over
+// endpoints of equal weight, serially (BenchmarkPick/n=N) when parallel is
+// false and with b.RunParallel otherwise. Requests carry precomputed
+// random hashes, so hash pickers and load pickers see the same request
+// stream.
 func BenchPick(b *testing.B, builder balancer.Builder, parallel bool) {
+	BenchPickSet(b, builder, parallel, Backends)
+}
+
+// BenchPickSet is BenchPick over the backends set(n) returns.
+func BenchPickSet(b *testing.B, builder balancer.Builder, parallel bool, set func(n int) []balancer.Backend) {
 	for _, n := range Sizes {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			p := MustBuild(b, builder, Endpoints(Backends(n)))
+			p := MustBuild(b, builder, Endpoints(set(n)))
 			reqs := Requests(1024, true)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -267,4 +273,13 @@ func BenchPick(b *testing.B, builder balancer.Builder, parallel bool) {
 			})
 		})
 	}
+}
+
+// Cyclic returns n backends whose weights run 1, 2, ..., k, 1, 2, ...
+func Cyclic(n int, k uint32) []balancer.Backend {
+	bs := Backends(n)
+	for i := range bs {
+		bs[i].Weight = 1 + uint32(i)%k
+	}
+	return bs
 }
