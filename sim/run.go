@@ -285,13 +285,13 @@ func (r *run) dispatch(hash uint64, s int32) {
 		return
 	}
 	pi, ok := r.byID[res.Endpoint.ID]
-	p := &r.pods[pi]
-	if !ok || !p.accepting() {
+	if !ok || !r.pods[pi].accepting() {
 		res.Done(balancer.DoneInfo{Err: errRefused, Now: r.unixNano()})
 		r.m.fail(failRefused)
 		r.endSession(s)
 		return
 	}
+	p := &r.pods[pi]
 	if s >= 0 {
 		ss := &r.sessions[s]
 		if ss.lastPod >= 0 {

@@ -86,7 +86,7 @@ func addRunFlags(cmd *cobra.Command, f *flags) {
 	fl.StringSliceVarP(&f.algorithms, "algorithms", "a", nil, "algorithms to compare, comma-separated (default: the scenario's, or all; see 'lbsim algorithms')")
 	fl.Uint64Var(&f.seed, "seed", 0, "random seed (default: the scenario's)")
 	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json or csv")
-	fl.StringVarP(&f.out, "out", "o", "", "also write report.json, summary.csv, windows.csv, events.csv and plots (SVG) into this directory")
+	fl.StringVarP(&f.out, "out", "o", "", "also write report.json, report.txt, summary.csv, windows.csv, events.csv and plots (SVG and PNG) into this directory")
 	fl.BoolVar(&f.noCost, "no-pick-cost", false, "do not time picks (the output is then byte-identical for the same seed)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when it is a terminal), always or never")
 }
