@@ -88,9 +88,11 @@ func (r *run) podStep(pi, step, epoch int32) {
 	case stepKill:
 		r.failAll(pi)
 		r.setState(pi, podGone)
+		r.retryKilled()
 	case stepCrash:
 		r.failAll(pi)
 		r.setState(pi, podCrashed)
+		r.retryKilled()
 		r.m.crashes++
 		p.crashAt = r.now
 		r.schedule(pi, r.crash.DetectionDelay.Std(), stepDetect)

@@ -20,7 +20,8 @@
 //     that send several requests under one key with think time between;
 //   - proxies: independent load balancers, each with its own
 //     balancer.Balancer running the algorithm under test, each learning of
-//     every endpoint change after its own propagation delay;
+//     every endpoint change after its own propagation delay, optionally
+//     retrying a failed request with balancer.Request.Attempt one higher;
 //   - churn with Kubernetes semantics: a rolling update within maxSurge and
 //     maxUnavailable, scaling in steps, random crashes with restarts, a
 //     zone drain, or the replay of a recorded trace (package sim/trace).

@@ -24,6 +24,7 @@ type metrics struct {
 	sampleEvery time.Duration
 
 	arrivals, succeeded int64
+	retries             int64
 	failedBy            map[string]int64
 	lat, winLat         *hdrhistogram.Histogram
 

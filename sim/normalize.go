@@ -141,6 +141,9 @@ func (s *Scenario) normalize() error {
 	if px.Replicas < 1 || px.Replicas > maxProxies {
 		return fieldErr("proxies.replicas", "must be between 1 and %d, got %d", maxProxies, px.Replicas)
 	}
+	if px.Retries < 0 || px.Retries > 10 {
+		return fieldErr("proxies.retries", "must be between 0 and 10, got %d", px.Retries)
+	}
 	if err := px.PropagationDelay.validate("proxies.propagationDelay"); err != nil {
 		return err
 	}

@@ -104,7 +104,9 @@ type Result struct {
 	Succeeded int64            `json:"succeeded"`
 	Failed    int64            `json:"failed"`
 	FailedBy  map[string]int64 `json:"failedBy,omitempty"`
-	Latency   Latency          `json:"latency"`
+	// Retries counts the proxies' retries (Proxies.Retries).
+	Retries int64   `json:"retries,omitempty"`
+	Latency Latency `json:"latency"`
 	// LatencyCDF is the latency distribution at fixed quantiles (0.1% to
 	// 99.99%), for plotting.
 	LatencyCDF []Quantile `json:"latencyCDF,omitempty"`
@@ -150,6 +152,7 @@ func (m *metrics) result(r *run) *Result {
 		Requests:     m.arrivals,
 		Succeeded:    m.succeeded,
 		Failed:       m.failed,
+		Retries:      m.retries,
 		Pods:         len(r.pods),
 		Changes:      m.changes,
 		MinEndpoints: m.minSet,

@@ -22,13 +22,22 @@ var (
 	errFull    = errors.New("sim: the pod's queue is full")
 )
 
+// try is one attempt at a request: what a proxy needs to pick for it
+// again on a retry.
+type try struct {
+	arrival time.Duration // when the request first arrived
+	hash    uint64
+	session int32 // -1: none
+	proxy   int32
+	attempt int32 // balancer.Request.Attempt
+}
+
 // request is one request in flight.
 type request struct {
-	arrival   time.Duration
+	try
 	pod       int32
-	session   int32 // -1: none
-	cancelled bool  // its pod died; its completion event is void
-	live      bool  // the slot is in use
+	cancelled bool // its pod died; its completion event is void
+	live      bool // the slot is in use
 	res       balancer.Result
 }
 
@@ -68,6 +77,7 @@ type run struct {
 	nextIP   int
 	crash    *CrashAction // crashes in force, or nil
 	err      error        // the first error; it stops the run
+	killed   []try        // requests failAll took from a dead pod, to retry
 
 	nextReport time.Duration // when to call Options.Progress next
 
@@ -273,26 +283,37 @@ func (r *run) send(s int32) {
 	r.dispatch(ss.hash, s)
 }
 
-// dispatch routes one request through a random proxy to a pod.
+// dispatch routes a new request through a random proxy.
 func (r *run) dispatch(hash uint64, s int32) {
-	px := &r.proxies[r.rng.IntN(len(r.proxies))]
-	req := balancer.Request{Hash: hash, HasHash: true, Now: r.unixNano()}
-	res, err := r.pick(px, req)
 	r.m.arrivals++
+	r.attempt(try{arrival: r.now, hash: hash, session: s, proxy: int32(r.rng.IntN(len(r.proxies)))})
+}
+
+// attempt picks a pod for one try of a request, on the try's proxy, and
+// hands the request to it.
+func (r *run) attempt(t try) {
+	px := &r.proxies[t.proxy]
+	res, err := r.pick(px, balancer.Request{Hash: t.hash, HasHash: true, Attempt: int(t.attempt), Now: r.unixNano()})
 	if err != nil {
 		r.m.fail(failNoEndpoints)
-		r.endSession(s)
+		r.endSession(t.session)
 		return
 	}
 	pi, ok := r.byID[res.Endpoint.ID]
 	if !ok || !r.pods[pi].accepting() {
 		res.Done(balancer.DoneInfo{Err: errRefused, Now: r.unixNano()})
-		r.m.fail(failRefused)
-		r.endSession(s)
+		r.retryOrFail(t, failRefused)
 		return
 	}
 	p := &r.pods[pi]
-	if s >= 0 {
+	p.winRequests++
+	p.requests++
+	if r.sc.Deployment.Template.QueueLimit > 0 && p.busy >= p.workers && p.queued() >= r.sc.Deployment.Template.QueueLimit {
+		res.Done(balancer.DoneInfo{Err: errFull, Now: r.unixNano()})
+		r.retryOrFail(t, failQueueFull)
+		return
+	}
+	if s := t.session; s >= 0 {
 		ss := &r.sessions[s]
 		if ss.lastPod >= 0 {
 			r.m.sessionFollowUps++
@@ -302,20 +323,26 @@ func (r *run) dispatch(hash uint64, s int32) {
 		}
 		ss.lastPod = pi
 	}
-	p.winRequests++
-	p.requests++
-	if r.sc.Deployment.Template.QueueLimit > 0 && p.busy >= p.workers && p.queued() >= r.sc.Deployment.Template.QueueLimit {
-		res.Done(balancer.DoneInfo{Err: errFull, Now: r.unixNano()})
-		r.m.fail(failQueueFull)
-		r.endSession(s)
-		return
-	}
-	ri := r.newRequest(request{arrival: r.now, pod: pi, session: s, res: res, live: true})
+	ri := r.newRequest(request{try: t, pod: pi, res: res, live: true})
 	if p.busy < p.workers {
 		r.serve(pi, ri)
 	} else {
 		p.enqueue(ri)
 	}
+}
+
+// retryOrFail retries a failed try on the same proxy with the next
+// Attempt, as a proxy's retry policy does, or counts the request failed
+// when the retries are spent.
+func (r *run) retryOrFail(t try, reason string) {
+	if int(t.attempt) < r.sc.Proxies.Retries {
+		t.attempt++
+		r.m.retries++
+		r.attempt(t)
+		return
+	}
+	r.m.fail(reason)
+	r.endSession(t.session)
 }
 
 // pick calls the library's Balancer.Pick.
@@ -393,15 +420,16 @@ func (r *run) endSession(s int32) {
 }
 
 // failAll fails every request a pod holds: it crashed or was killed.
+// Each is retried, or counted failed, once the pod's state is settled.
 func (r *run) failAll(pi int32) {
 	p := &r.pods[pi]
+	var retry []try
 	for i := range r.reqs {
 		q := &r.reqs[i]
 		if q.live && q.pod == pi && !q.cancelled {
 			q.cancelled = true
 			q.res.Done(balancer.DoneInfo{Err: errKilled, Now: r.unixNano()})
-			r.m.fail(failKilled)
-			r.endSession(q.session)
+			retry = append(retry, q.try)
 		}
 	}
 	// Queued requests have no completion event: free them now. Those in
@@ -410,4 +438,13 @@ func (r *run) failAll(pi int32) {
 		r.freeRequest(p.dequeue())
 	}
 	p.busy = 0
+	r.killed = append(r.killed[:0], retry...)
+}
+
+// retryKilled retries or fails the requests failAll collected.
+func (r *run) retryKilled() {
+	for _, t := range r.killed {
+		r.retryOrFail(t, failKilled)
+	}
+	r.killed = r.killed[:0]
 }

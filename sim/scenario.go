@@ -161,6 +161,13 @@ type Proxies struct {
 	// of it, drawn per proxy and change; a proxy applies changes in order.
 	// Zero means none.
 	PropagationDelay Dist `yaml:"propagationDelay" json:"propagationDelay"`
+	// Retries is how many times a proxy retries a request that could not
+	// connect, met a full queue, or died with its pod (Envoy's
+	// connect-failure, refused-stream and reset; nginx's
+	// proxy_next_upstream error): at once, on the same proxy, with
+	// balancer.Request.Attempt one higher, so that hash pickers choose
+	// another endpoint. Zero means none. At most 10.
+	Retries int `yaml:"retries" json:"retries,omitempty"`
 }
 
 // Churn is one change to the pods, starting at At. Exactly one action

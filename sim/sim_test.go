@@ -295,3 +295,25 @@ func TestVersionsBounded(t *testing.T) {
 	assert.Greater(t, r.m.changes, int64(300), "the run churns")
 	assert.Less(t, len(r.versions.sets), 20, "old endpoint sets are dropped")
 }
+
+// A proxy that retries sends a request that failed on a dead pod to
+// another endpoint: with hash pickers that takes Request.Attempt, which
+// must land elsewhere.
+func TestRetries(t *testing.T) {
+	sc, err := BuiltinScenario("crash-loop")
+	require.NoError(t, err)
+	for _, alg := range []string{"round-robin", "ring-hash", "maglev", "least-request"} {
+		sc.Proxies.Retries = 0
+		without, err := Run(sc, mustAlg(t, alg), Options{})
+		require.NoError(t, err)
+		sc.Proxies.Retries = 2
+		with, err := Run(sc, mustAlg(t, alg), Options{})
+		require.NoError(t, err)
+		t.Logf("%s: failed %d without retries, %d with 2 (%d retries)", alg, without.Failed, with.Failed, with.Retries)
+		assert.Positive(t, with.Retries, alg)
+		assert.Less(t, with.Failed*10, without.Failed, "%s: two retries avoid at least 90%% of the failures", alg)
+	}
+	sc.Proxies.Retries = 11
+	_, err = Run(sc, mustAlg(t, "maglev"), Options{})
+	require.ErrorIs(t, err, ErrScenario)
+}
