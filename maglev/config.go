@@ -47,10 +47,10 @@ type Config struct {
 	// off; values below 1, NaN and infinities are errors.
 	BalanceFactor float64
 
-	// Source draws the hash of requests that carry none (Request.HasHash
+	// Rand draws the hash of requests that carry none (Request.HasHash
 	// false). Nil means math/rand/v2's top-level generator, which is
 	// per-thread and lock-free; balancer.NewSource gives a seeded one.
-	Source rand.Source
+	Rand rand.Source
 }
 
 // TrackTotalInFlight reports whether pickers read the total in flight, so

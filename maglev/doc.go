@@ -69,7 +69,7 @@
 // h ^= 2^64 - k, so each attempt lands on an unrelated slot (and usually a
 // different endpoint); attempt k picks the same endpoint in lbkit and in
 // Envoy. A request without a hash picks as if its hash were random, drawn
-// from Config.Source.
+// from Config.Rand.
 //
 // # Bounded loads
 //

@@ -29,7 +29,7 @@ type picker struct {
 }
 
 func newPicker(c Config, hs hostSet, m uint64) *picker {
-	p := &picker{eps: hs.eps, m: m, recip: ^uint64(0) / m, src: c.Source}
+	p := &picker{eps: hs.eps, m: m, recip: ^uint64(0) / m, src: c.Rand}
 	if len(hs.eps) <= 1<<16 {
 		p.t16 = buildTable[uint16](&hs, m, fillAuto)
 	} else {

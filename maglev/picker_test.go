@@ -15,7 +15,7 @@ import (
 func TestContract(t *testing.T) {
 	t.Run("default", func(t *testing.T) { lbtest.Contract(t, Config{}) })
 	t.Run("bounded", func(t *testing.T) { lbtest.Contract(t, Config{BalanceFactor: 1.25, TableSize: 1009}) })
-	t.Run("seeded", func(t *testing.T) { lbtest.Contract(t, Config{TableSize: 1009, Source: balancer.NewSource(1)}) })
+	t.Run("seeded", func(t *testing.T) { lbtest.Contract(t, Config{TableSize: 1009, Rand: balancer.NewSource(1)}) })
 }
 
 // TestPickIsTableLookup: a hashed pick is table[h mod M], with Envoy's
@@ -79,7 +79,7 @@ func TestMod(t *testing.T) {
 func TestUnhashedPicks(t *testing.T) {
 	const n, picks = 10, 20_000
 	pickAll := func() []string {
-		p := build(t, Config{Source: balancer.NewSource(7)}, lbtest.Backends(n))
+		p := build(t, Config{Rand: balancer.NewSource(7)}, lbtest.Backends(n))
 		out := make([]string, picks)
 		for i := range out {
 			e, err := p.Pick(balancer.Request{})

@@ -118,10 +118,10 @@ type Config struct {
 	// and MaxRingSize scaling. Zero means DefaultReplicas. At most
 	// MaxReplicas. Envoy and GRPC ignore it.
 	Replicas uint32
-	// Source supplies the random hash of requests without one (HasHash
+	// Rand supplies the random hash of requests without one (HasHash
 	// false). Nil means math/rand/v2's top-level generator; see
 	// balancer.NewSource for a seeded one.
-	Source rand.Source
+	Rand rand.Source
 }
 
 // TrackTotalInFlight reports whether the Builder needs the total in flight,
@@ -208,5 +208,5 @@ func (c Config) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 		// Unreachable: every layout gives the ring at least one entry.
 		return nil, fmt.Errorf("%w: the ring is empty", ErrInvalidConfig)
 	}
-	return newPicker(eps, r, s, c.Source), nil
+	return newPicker(eps, r, s, c.Rand), nil
 }

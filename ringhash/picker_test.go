@@ -72,12 +72,12 @@ func TestOrderIndependent(t *testing.T) {
 	}
 }
 
-// TestUnhashedSeeded: requests without a hash draw from Config.Source, so a
+// TestUnhashedSeeded: requests without a hash draw from Config.Rand, so a
 // seeded Source gives the same picks on every run, spread over the set.
 func TestUnhashedSeeded(t *testing.T) {
 	eps := lbtest.Endpoints(lbtest.Backends(5))
 	pick := func() []string {
-		p := lbtest.MustBuild(t, ringhash.Config{Source: balancer.NewSource(42)}, eps)
+		p := lbtest.MustBuild(t, ringhash.Config{Rand: balancer.NewSource(42)}, eps)
 		var ids []string
 		for range 50 {
 			e, err := p.Pick(balancer.Request{})

@@ -33,11 +33,11 @@ func Algorithms() []Algorithm {
 		{"least-request-3", false, func(s rand.Source) balancer.Builder { return leastconn.Config{Choices: 3, Rand: s} }},
 		{"least-request-full", false, func(s rand.Source) balancer.Builder { return leastconn.Config{FullScan: true, Rand: s} }},
 		{"peak-ewma", false, func(s rand.Source) balancer.Builder { return leastconn.Config{PeakEWMA: true, Rand: s} }},
-		{"ring-hash", true, func(rand.Source) balancer.Builder { return ringhash.Config{} }},
-		{"ring-hash-envoy", true, func(rand.Source) balancer.Builder { return ringhash.Config{Compat: ringhash.Envoy} }},
-		{"ring-hash-bounded", true, func(rand.Source) balancer.Builder { return ringhash.Config{BalanceFactor: 1.25} }},
-		{"maglev", true, func(rand.Source) balancer.Builder { return maglev.Config{} }},
-		{"maglev-bounded", true, func(rand.Source) balancer.Builder { return maglev.Config{BalanceFactor: 1.25} }},
+		{"ring-hash", true, func(s rand.Source) balancer.Builder { return ringhash.Config{Rand: s} }},
+		{"ring-hash-envoy", true, func(s rand.Source) balancer.Builder { return ringhash.Config{Compat: ringhash.Envoy, Rand: s} }},
+		{"ring-hash-bounded", true, func(s rand.Source) balancer.Builder { return ringhash.Config{BalanceFactor: 1.25, Rand: s} }},
+		{"maglev", true, func(s rand.Source) balancer.Builder { return maglev.Config{Rand: s} }},
+		{"maglev-bounded", true, func(s rand.Source) balancer.Builder { return maglev.Config{BalanceFactor: 1.25, Rand: s} }},
 	}
 }
 
