@@ -129,6 +129,9 @@ func (c Config) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
 		if s.table, err = alias.New(ws); err != nil {
 			return nil, fmt.Errorf("leastconn: %w", err)
 		}
+		if c.Choices == 2 && !c.PeakEWMA {
+			return &p2cWeighted{s: s}, nil
+		}
 	}
 	return s, nil
 }

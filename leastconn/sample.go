@@ -25,16 +25,59 @@ func (p *p2c) Pick(balancer.Request) (*balancer.Endpoint, error) {
 	n := uint64(len(p.eps))
 	// The high half of r×n is uniform in [0, n); the low half is a fresh
 	// fraction that picks j among the other n-1 (bias below n²/2^64).
-	i, rest := bits.Mul64(xrand.Uint64(p.src), n)
+	var x uint64
+	if p.src == nil {
+		// Spelled out rather than xrand.Uint64, which is too big to
+		// inline: the call would cost a tenth of the pick.
+		x = rand.Uint64()
+	} else {
+		x = p.src.Uint64()
+	}
+	i, rest := bits.Mul64(x, n)
 	j, _ := bits.Mul64(rest, n-1)
+	// Both choices below are coin flips to the branch predictor, so they
+	// are written as conditional moves: a mispredicted branch here cost
+	// a third of the pick under real load.
+	var skip uint64
 	if j >= i {
-		j++
+		skip = 1
 	}
+	j += skip
 	a, b := p.eps[i], p.eps[j]
+	e := a
 	if b.InFlight() < a.InFlight() {
-		return b, nil
+		e = b
 	}
-	return a, nil
+	return e, nil
+}
+
+// p2cWeighted is the power of two choices when weights differ, the
+// sample picker's rule for two candidates without its general loop: the
+// first drawn by weight, the second by weight among the others, the
+// smaller in-flight per unit of weight winning, the first on a tie. It is
+// immutable and safe for concurrent use by multiple goroutines.
+type p2cWeighted struct{ s *sample }
+
+// Pick returns the less loaded, per unit of weight, of two distinct
+// endpoints drawn by weight. It ignores req.
+func (p *p2cWeighted) Pick(balancer.Request) (*balancer.Endpoint, error) {
+	s := p.s
+	var x uint64
+	if s.src == nil {
+		x = rand.Uint64() // as in p2c.Pick
+	} else {
+		x = s.src.Uint64()
+	}
+	rng := wyrand(x)
+	i := uint64(s.table.Pick(x))
+	drawn := [1]uint64{i}
+	j := s.draw(&rng, drawn[:])
+	a, b := s.eps[i], s.eps[j]
+	e := a
+	if b.InFlight()*weight(a) < a.InFlight()*weight(b) {
+		e = b
+	}
+	return e, nil
 }
 
 // maxRejections bounds the weighted draws of one candidate that may land
