@@ -125,14 +125,14 @@ is read as it is.`,
   lbsim replay web.json --rate 2000 --proxies 5`,
 		Args: exactArgs(1, "a trace file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := replayScenario(args[0], f)
+			sc, err := replayScenario(args[0], f, cmd.Flags().Changed("rate"))
 			if err != nil {
 				return err
 			}
 			return execute(cmd, sc, f)
 		},
 	}
-	cmd.Flags().Float64Var(&f.rate, "rate", 1000, "requests a second")
+	cmd.Flags().Float64Var(&f.rate, "rate", 0, "requests a second (default: 60% of what the trace's largest ready set of pods can serve)")
 	cmd.Flags().IntVar(&f.proxies, "proxies", 3, "number of proxies")
 	cmd.Flags().StringVar(&f.duration, "duration", "", "virtual time to simulate (default: the trace's length plus 30s)")
 	return cmd

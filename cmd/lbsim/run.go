@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lbkit/lbkit/sim"
+	"github.com/lbkit/lbkit/sim/trace"
 )
 
 // loadScenario reads a scenario file, or a built-in scenario by name.
@@ -31,8 +33,10 @@ func loadScenario(arg string) (sim.Scenario, error) {
 }
 
 // replayScenario makes a scenario that replays a trace with the default
-// scenario's pods, proxies and workload shape.
-func replayScenario(path string, f *flags) (sim.Scenario, error) {
+// scenario's pods, proxies and workload shape. Without --rate, the rate
+// is 60% of what the trace's largest ready set can serve, so that a trace
+// of any size runs at a realistic load.
+func replayScenario(path string, f *flags, rateSet bool) (sim.Scenario, error) {
 	events, err := sim.ReadTrace(path)
 	if err != nil {
 		return sim.Scenario{}, err
@@ -41,12 +45,18 @@ func replayScenario(path string, f *flags) (sim.Scenario, error) {
 	if err != nil {
 		return sim.Scenario{}, err
 	}
+	rate := f.rate
+	if !rateSet {
+		t := sc.Deployment.Template
+		perPod := float64(max(t.Workers, 1)) / t.ServiceTime.Mean.Std().Seconds()
+		rate = max(math.Round(0.6*float64(peakReady(events))*perPod), 1)
+	}
 	sc.Name = "replay " + filepath.Base(path)
-	sc.Description = fmt.Sprintf("%d endpoint changes from %s at %g req/s through %d proxies", len(events), path, f.rate, f.proxies)
+	sc.Description = fmt.Sprintf("%d endpoint changes from %s at %g req/s through %d proxies", len(events), path, rate, f.proxies)
 	sc.TraceEvents = events
 	sc.Churn = nil
 	sc.Deployment.Replicas = 0
-	sc.Workload.Rate = f.rate
+	sc.Workload.Rate = rate
 	sc.Proxies.Replicas = f.proxies
 	sc.Duration = sim.Duration(events[len(events)-1].At + 30*time.Second)
 	if f.duration != "" {
@@ -58,6 +68,23 @@ func replayScenario(path string, f *flags) (sim.Scenario, error) {
 	}
 	sc.Window = 0
 	return sc, nil
+}
+
+// peakReady returns the largest number of endpoints ready at once in a
+// trace.
+func peakReady(events []trace.Event) int {
+	ready := map[string]bool{}
+	peak := 0
+	for _, ev := range events {
+		switch ev.Kind {
+		case trace.Ready:
+			ready[ev.Endpoint] = true
+		case trace.Unready, trace.Remove:
+			delete(ready, ev.Endpoint)
+		}
+		peak = max(peak, len(ready))
+	}
+	return peak
 }
 
 // execute applies the flags to sc, runs it and writes the report.
