@@ -81,6 +81,17 @@ func TestScenarioFileAndReplay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "replay churn.csv")
 	assert.Contains(t, out, "ring-hash")
+
+	// Without --rate the load follows the trace: 60% of what its peak of 3
+	// ready pods (one worker, 20 ms each) can serve.
+	out, _, err = lbsim(t, "replay", csv, "-a", "random", "--duration", "10s")
+	require.NoError(t, err)
+	assert.Contains(t, out, "at 90 req/s")
+
+	// A kubectl get endpointslices -w -o json recording replays as it is.
+	out, _, err = lbsim(t, "replay", "../../sim/trace/testdata/rolling-update-watch.json", "-a", "maglev")
+	require.NoError(t, err)
+	assert.Contains(t, out, "17 endpoint changes")
 }
 
 func TestListings(t *testing.T) {
