@@ -1,6 +1,6 @@
 // Package roundrobin is round robin that turns itself into a smooth,
 // exact weighted round robin when the endpoints' weights differ, and whose
-// picks scale across cores.
+// cursor spreads itself over shards when concurrent picks collide.
 //
 // [Config] is the balancer.Builder; its zero value is ready to use:
 //
