@@ -79,11 +79,9 @@ func (r *run) act(i int, _ int32) {
 			svc = newSampler(st, r.rng, nil)
 		}
 		r.services = append(r.services, svc)
-		r.m.churnEvents++
 		r.reconcile()
 	case actScale:
 		r.desired = a.replicas
-		r.m.churnEvents++
 		r.reconcile()
 	case actCrashes:
 		c := *a.churn.Crashes
@@ -99,7 +97,6 @@ func (r *run) act(i int, _ int32) {
 	case actDrain:
 		zone := a.churn.DrainZone.Zone
 		r.zones = slices.DeleteFunc(r.zones, func(z string) bool { return z == zone })
-		r.m.churnEvents++
 		for pi := range r.pods {
 			if r.pods[pi].zone == zone {
 				r.deletePod(int32(pi))
@@ -226,7 +223,6 @@ func (r *run) replay(ev trace.Event) {
 				w = r.sc.Deployment.Template.Weight
 			}
 			pi = r.startPod(ev.Endpoint, ev.Zone, w, false)
-			r.m.churnEvents++
 		} else if ev.Weight != 0 && ev.Weight != r.pods[pi].weight {
 			r.pods[pi].weight = ev.Weight
 			r.dirty = r.dirty || r.pods[pi].inSet
@@ -243,7 +239,6 @@ func (r *run) replay(ev trace.Event) {
 	case trace.Remove:
 		if ok {
 			r.deletePod(pi)
-			r.m.churnEvents++
 		}
 	}
 }

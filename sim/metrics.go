@@ -29,7 +29,7 @@ type metrics struct {
 	lat, winLat         *hdrhistogram.Histogram
 
 	sessionsStarted, sessionFollowUps, sessionMoves int64
-	crashes, churnEvents, changes                   int64
+	crashes, changes                                int64
 	pickNanos                                       []float64 // ns a pick, one a timed batch
 	timingKeys                                      []balancer.Request
 	winLatSum                                       time.Duration

@@ -127,6 +127,8 @@ type Result struct {
 	// Stickiness is the fraction of sessions' follow-up requests served by
 	// the same pod as the one before; nil without sessions.
 	Stickiness *float64 `json:"stickiness,omitempty"`
+	// Sessions counts the sessions that started.
+	Sessions int64 `json:"sessions,omitempty"`
 	// Pods is the number of pods that ever ran; Changes the number of
 	// endpoint-set versions published; Crashes the pod crashes.
 	Pods    int   `json:"pods"`
@@ -153,6 +155,7 @@ func (m *metrics) result(r *run) *Result {
 		Succeeded:    m.succeeded,
 		Failed:       m.failed,
 		Retries:      m.retries,
+		Sessions:     m.sessionsStarted,
 		Pods:         len(r.pods),
 		Changes:      m.changes,
 		MinEndpoints: m.minSet,
