@@ -14,19 +14,17 @@ import (
 	"github.com/lbkit/lbkit/sim"
 )
 
-// writePlots draws the report's three plots as SVG into dir: request skew
-// over time, the latency CDF, and the keys each endpoint update moved.
+// writePlots draws the report's three plots into dir, each as SVG and
+// PNG: request skew over time, the latency CDF, and the keys each
+// endpoint update moved. A plot with nothing to show is left out.
 func writePlots(dir string, rep *sim.Report) error {
 	plots := []struct {
 		name string
 		make func(*sim.Report) (*plot.Plot, error)
 	}{
-		{"skew.svg", skewPlot},
-		{"skew.png", skewPlot},
-		{"latency-cdf.png", latencyPlot},
-		{"disruption.png", disruptionPlot},
-		{"latency-cdf.svg", latencyPlot},
-		{"disruption.svg", disruptionPlot},
+		{"skew", skewPlot},
+		{"latency-cdf", latencyPlot},
+		{"disruption", disruptionPlot},
 	}
 	for _, pl := range plots {
 		p, err := pl.make(rep)
@@ -36,8 +34,10 @@ func writePlots(dir string, rep *sim.Report) error {
 		if p == nil {
 			continue
 		}
-		if err := p.Save(10*vg.Inch, 6*vg.Inch, filepath.Join(dir, pl.name)); err != nil {
-			return fmt.Errorf("%s: %w", pl.name, err)
+		for _, ext := range []string{".svg", ".png"} {
+			if err := p.Save(10*vg.Inch, 6*vg.Inch, filepath.Join(dir, pl.name+ext)); err != nil {
+				return fmt.Errorf("%s%s: %w", pl.name, ext, err)
+			}
 		}
 	}
 	return nil
@@ -53,98 +53,92 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
-// addLine adds one algorithm's line in its own colour and dash.
-func addLine(p *plot.Plot, i int, name string, pts plotter.XYs) error {
-	l, err := plotter.NewLine(pts)
-	if err != nil {
-		return err
+// addLines adds one line an algorithm, in its own colour and dash, with
+// the points points returns for it; algorithms without points are left
+// out. It reports whether it drew any line.
+func addLines(p *plot.Plot, rep *sim.Report, points func(*sim.Result) plotter.XYs) (bool, error) {
+	drew := false
+	for i, r := range rep.Results {
+		pts := points(r)
+		if len(pts) == 0 {
+			continue
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return false, err
+		}
+		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i / 7)
+		l.Width = vg.Points(1.2)
+		p.Add(l)
+		p.Legend.Add(r.Algorithm, l)
+		drew = true
 	}
-	l.Color = plotutil.Color(i)
-	l.Dashes = plotutil.Dashes(i / 7)
-	l.Width = vg.Points(1.2)
-	p.Add(l)
-	p.Legend.Add(name, l)
-	return nil
+	return drew, nil
 }
 
 func skewPlot(rep *sim.Report) (*plot.Plot, error) {
 	p := newPlot(rep.Scenario+": request skew per window", "time (s)", "busiest pod's requests / mean")
-	for i, r := range rep.Results {
+	_, err := addLines(p, rep, func(r *sim.Result) plotter.XYs {
 		var pts plotter.XYs
 		for _, w := range r.Windows {
 			if w.Pods > 0 && w.RequestSkew.PeakToMean > 0 {
 				pts = append(pts, plotter.XY{X: w.Start.Std().Seconds(), Y: w.RequestSkew.PeakToMean})
 			}
 		}
-		if len(pts) == 0 {
-			continue
-		}
-		if err := addLine(p, i, r.Algorithm, pts); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+		return pts
+	})
+	return p, err
 }
 
 func latencyPlot(rep *sim.Report) (*plot.Plot, error) {
 	p := newPlot(rep.Scenario+": request latency CDF", "latency (ms, log scale)", "fraction of requests")
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	any := false
-	for i, r := range rep.Results {
+	drew, err := addLines(p, rep, func(r *sim.Result) plotter.XYs {
 		var pts plotter.XYs
 		for _, q := range r.LatencyCDF {
 			if ms := float64(q.Latency) / 1e6; ms > 0 {
 				pts = append(pts, plotter.XY{X: ms, Y: q.Q})
 			}
 		}
-		if len(pts) == 0 {
-			continue
-		}
-		any = true
-		if err := addLine(p, i, r.Algorithm, pts); err != nil {
-			return nil, err
-		}
+		return pts
+	})
+	if !drew {
+		return nil, err
 	}
-	if !any {
-		return nil, nil
-	}
-	return p, nil
+	return p, err
 }
 
+// disruptionPlot draws, for proxy 0, the fraction of keys each endpoint
+// update moved, with the optimum of the first algorithm's updates as
+// crosses (each run has its own timeline, the churn being the same).
 func disruptionPlot(rep *sim.Report) (*plot.Plot, error) {
 	p := newPlot(rep.Scenario+": keys remapped at each endpoint update (proxy 0)", "time (s)", "fraction of keys moved")
-	any := false
-	for i, r := range rep.Results {
-		var pts, opt plotter.XYs
+	var optimum plotter.XYs
+	drew, err := addLines(p, rep, func(r *sim.Result) plotter.XYs {
+		var pts plotter.XYs
+		first := len(optimum) == 0
 		for _, e := range r.Events {
 			if e.Proxy == 0 {
 				pts = append(pts, plotter.XY{X: e.At.Std().Seconds(), Y: e.KeysMoved})
-				opt = append(opt, plotter.XY{X: e.At.Std().Seconds(), Y: e.Optimum})
+				if first {
+					optimum = append(optimum, plotter.XY{X: e.At.Std().Seconds(), Y: e.Optimum})
+				}
 			}
 		}
-		if len(pts) == 0 {
-			continue
-		}
-		if !any {
-			s, err := plotter.NewScatter(opt)
-			if err != nil {
-				return nil, err
-			}
-			s.Color = color.Black
-			s.Shape = plotutilShape()
-			p.Add(s)
-			p.Legend.Add("optimum", s)
-			any = true
-		}
-		if err := addLine(p, i, r.Algorithm, pts); err != nil {
-			return nil, err
-		}
+		return pts
+	})
+	if !drew || err != nil {
+		return nil, err
 	}
-	if !any {
-		return nil, nil
+	s, err := plotter.NewScatter(optimum)
+	if err != nil {
+		return nil, err
 	}
+	s.Color = color.Black
+	s.Shape = draw.CrossGlyph{}
+	p.Add(s)
+	p.Legend.Add("optimum", s)
 	return p, nil
 }
-
-func plotutilShape() draw.GlyphDrawer { return draw.CrossGlyph{} }
