@@ -40,7 +40,7 @@ type Report struct {
 // when it names none), each on the same seed, and returns the results in
 // the scenario's order.
 func Compare(sc Scenario, opts Options) (*Report, error) {
-	if err := sc.normalize(); err != nil {
+	if err := sc.prepare(); err != nil {
 		return nil, err
 	}
 	algs, err := SelectAlgorithms(sc.Algorithms)

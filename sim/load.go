@@ -135,12 +135,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // check validates a copy of sc (normalize fills in defaults) and places
-// a field error at its line. A scenario that names a trace is checked as
-// if the trace were there; LoadScenario checks again once it is.
+// a field error at its line.
 func (sc Scenario) check(name string, root *yaml.Node) error {
-	if sc.Trace != "" && len(sc.TraceEvents) == 0 {
-		sc.TraceEvents = []trace.Event{{}}
-	}
 	err := sc.normalize()
 	var fe *FieldError
 	if errors.As(err, &fe) {

@@ -114,3 +114,15 @@ func FuzzParseScenario(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+// A scenario that names a trace parses without it, but runs only once the
+// trace is loaded.
+func TestTraceMustBeLoaded(t *testing.T) {
+	sc, err := ParseScenario("t.yaml", []byte("name: t\nduration: 5s\ntrace: churn.csv\nworkload: {rate: 50}\n"))
+	require.NoError(t, err)
+	_, err = Compare(sc, Options{})
+	var fe *FieldError
+	require.True(t, errors.As(err, &fe), "%v", err)
+	assert.Equal(t, "trace", fe.Path)
+	assert.Contains(t, err.Error(), `"churn.csv" is not loaded`)
+}

@@ -36,7 +36,18 @@ const (
 
 func bad(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 
-// normalize applies the documented defaults and validates the scenario.
+// prepare readies a scenario to run: its trace must be loaded, and
+// normalize must accept it.
+func (s *Scenario) prepare() error {
+	if s.Trace != "" && len(s.TraceEvents) == 0 {
+		return fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
+	}
+	return s.normalize()
+}
+
+// normalize applies the documented defaults and validates the scenario. A
+// scenario that names a trace is checked as the replay it will be, loaded
+// or not.
 func (s *Scenario) normalize() error {
 	if s.Seed == 0 {
 		s.Seed = 1
@@ -58,10 +69,8 @@ func (s *Scenario) normalize() error {
 	if d.Replicas < 0 || d.Replicas > maxPods {
 		return fieldErr("deployment.replicas", "must be between 1 and %d, got %d", maxPods, d.Replicas)
 	}
-	if s.Trace != "" && len(s.TraceEvents) == 0 {
-		return fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
-	}
-	if d.Replicas == 0 && len(s.TraceEvents) == 0 {
+	replay := len(s.TraceEvents) > 0 || s.Trace != ""
+	if d.Replicas == 0 && !replay {
 		return fieldErr("deployment.replicas", "must be at least 1 (zero pods serve nothing)")
 	}
 	if len(d.Zones) == 0 {
@@ -81,7 +90,7 @@ func (s *Scenario) normalize() error {
 		}
 	}
 	ru := d.Strategy.RollingUpdate
-	if su, _ := ru.MaxSurge.resolve(d.Replicas, true, "25%"); su == 0 && len(s.TraceEvents) == 0 {
+	if su, _ := ru.MaxSurge.resolve(d.Replicas, true, "25%"); su == 0 && !replay {
 		if un, _ := ru.MaxUnavailable.resolve(d.Replicas, false, "25%"); un == 0 {
 			return fieldErr("deployment.strategy.rollingUpdate", "maxSurge and maxUnavailable cannot both be 0 (Kubernetes rejects it: the rollout could never progress)")
 		}

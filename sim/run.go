@@ -104,7 +104,7 @@ type run struct {
 
 // Run runs the scenario once with one algorithm and returns its result.
 func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
-	if err := sc.normalize(); err != nil {
+	if err := sc.prepare(); err != nil {
 		return nil, err
 	}
 	if opts.DisruptionKeys <= 0 {
@@ -293,7 +293,7 @@ func (r *run) dispatch(hash uint64, s int32) {
 // hands the request to it.
 func (r *run) attempt(t try) {
 	px := &r.proxies[t.proxy]
-	res, err := r.pick(px, balancer.Request{Hash: t.hash, HasHash: true, Attempt: int(t.attempt), Now: r.unixNano()})
+	res, err := px.bal.Pick(balancer.Request{Hash: t.hash, HasHash: true, Attempt: int(t.attempt), Now: r.unixNano()})
 	if err != nil {
 		r.m.fail(failNoEndpoints)
 		r.endSession(t.session)
@@ -343,11 +343,6 @@ func (r *run) retryOrFail(t try, reason string) {
 	}
 	r.m.fail(reason)
 	r.endSession(t.session)
-}
-
-// pick calls the library's Balancer.Pick.
-func (r *run) pick(px *proxy, req balancer.Request) (balancer.Result, error) {
-	return px.bal.Pick(req)
 }
 
 func (r *run) newRequest(q request) int32 {
