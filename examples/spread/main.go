@@ -1,6 +1,7 @@
-// Command spread builds a Balancer for every lbkit algorithm over the same
-// ten endpoints and prints how 10,000 picks spread across them, with 100
-// requests kept in flight so that the load-aware pickers have load to see.
+// Command spread builds a Balancer for every algorithm lbsim compares
+// (sim.Algorithms) over the same ten endpoints and prints how 10,000 picks
+// spread across them, with 100 requests kept in flight so that the
+// load-aware pickers have load to see.
 //
 //	go run ./examples/spread
 package main
@@ -9,39 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/lbkit/lbkit/balancer"
-	"github.com/lbkit/lbkit/leastconn"
-	"github.com/lbkit/lbkit/maglev"
-	"github.com/lbkit/lbkit/random"
-	"github.com/lbkit/lbkit/ringhash"
-	"github.com/lbkit/lbkit/roundrobin"
+	"github.com/lbkit/lbkit/sim"
 )
-
-type algorithm struct {
-	name   string
-	hashed bool // requests carry a key hash
-	build  func(src rand.Source) balancer.Builder
-}
-
-func algorithms() []algorithm {
-	return []algorithm{
-		{"round robin", false, func(s rand.Source) balancer.Builder { return roundrobin.Config{Rand: s} }},
-		{"random", false, func(s rand.Source) balancer.Builder { return random.Config{Rand: s} }},
-		{"least request (P2C)", false, func(s rand.Source) balancer.Builder { return leastconn.Config{Rand: s} }},
-		{"least request (full scan)", false, func(s rand.Source) balancer.Builder { return leastconn.Config{FullScan: true, Rand: s} }},
-		{"peak EWMA (P2C)", false, func(s rand.Source) balancer.Builder { return leastconn.Config{PeakEWMA: true, Rand: s} }},
-		{"ring hash", true, func(rand.Source) balancer.Builder { return ringhash.Config{} }},
-		{"ring hash (Envoy layout)", true, func(rand.Source) balancer.Builder { return ringhash.Config{Compat: ringhash.Envoy} }},
-		{"ring hash, bounded 1.25", true, func(rand.Source) balancer.Builder { return ringhash.Config{BalanceFactor: 1.25} }},
-		{"maglev", true, func(rand.Source) balancer.Builder { return maglev.Config{} }},
-		{"maglev, bounded 1.25", true, func(rand.Source) balancer.Builder { return maglev.Config{BalanceFactor: 1.25} }},
-	}
-}
 
 func main() {
 	picks := flag.Int("picks", 10_000, "picks per algorithm")
@@ -69,13 +44,13 @@ func main() {
 		fmt.Fprintf(w, "ep%d\t", i+1)
 	}
 	fmt.Fprintln(w, "peak/mean\tCV\t")
-	for _, a := range algorithms() {
+	for _, a := range sim.Algorithms() {
 		counts, err := spread(a, backends, *picks, *inflight, *keys, *seed)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "spread: %s: %v\n", a.name, err)
+			fmt.Fprintf(os.Stderr, "spread: %s: %v\n", a.Name, err)
 			os.Exit(1)
 		}
-		fmt.Fprintf(w, "%s\t", a.name)
+		fmt.Fprintf(w, "%s\t", a.Name)
 		for _, c := range counts {
 			fmt.Fprintf(w, "%d\t", c)
 		}
@@ -88,8 +63,8 @@ func main() {
 // spread runs picks picks through a fresh Balancer, ending the oldest
 // request whenever more than inflight are outstanding, and returns the
 // picks per endpoint.
-func spread(a algorithm, backends []balancer.Backend, picks, inflight, keys int, seed uint64) ([]int, error) {
-	b := balancer.New(a.build(balancer.NewSource(seed)))
+func spread(a sim.Algorithm, backends []balancer.Backend, picks, inflight, keys int, seed uint64) ([]int, error) {
+	b := balancer.New(a.New(balancer.NewSource(seed)))
 	if err := b.Update(backends); err != nil {
 		return nil, err
 	}
@@ -102,7 +77,7 @@ func spread(a algorithm, backends []balancer.Backend, picks, inflight, keys int,
 	window := make([]balancer.Result, 0, inflight+1)
 	for range picks {
 		req := balancer.Request{}
-		if a.hashed {
+		if a.Consistent {
 			req = balancer.KeyRequest("user-" + strconv.FormatUint(keyRand.Uint64()%uint64(keys), 10))
 		}
 		r, err := b.Pick(req)
