@@ -28,8 +28,9 @@ type rrPicker struct {
 // Pick returns the next endpoint in order. It ignores the Request.
 func (p *rrPicker) Pick(balancer.Request) (*balancer.Endpoint, error) {
 	// One CompareAndSwap while picks do not collide. This is repeated in
-	// wrrPicker.Pick rather than shared: a method holding it is too big to
-	// inline, and a call costs about a fifth of a pick.
+	// wrrPicker.Pick rather than shared: a cursor method holding it is too
+	// big to inline, and calling it made a pick 6.7% slower (7.84 to
+	// 8.36 ns at n=100, benchstat of 6 runs each).
 	c := &p.cur
 	if !c.sharded.Load() {
 		i := c.pos.Load()
