@@ -96,12 +96,9 @@ func (b *Balancer) Update(backends []Backend) error {
 		eps[i] = e
 		next[nb.ID] = e
 	}
-	var p Picker = EmptyPicker{}
-	if len(eps) > 0 {
-		var err error
-		if p, err = b.builder.Build(eps); err != nil {
-			return fmt.Errorf("balancer: update: %w", err)
-		}
+	p, err := b.builder.Build(eps)
+	if err != nil {
+		return fmt.Errorf("balancer: update: %w", err)
 	}
 	b.current.Store(&snapshot{picker: p, endpoints: eps})
 	b.byID = next
