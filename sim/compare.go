@@ -22,6 +22,11 @@ type Options struct {
 	// virtual time an algorithm's run has covered. It may be called from
 	// several goroutines at once.
 	Progress func(algorithm string, done float64)
+
+	// instant, if not nil, is called at the end of every virtual instant,
+	// once the events of that time and the publishing they caused are
+	// done: the tests' window into a run.
+	instant func(*run)
 }
 
 // Report is the comparison of several algorithms on one scenario.

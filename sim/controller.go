@@ -209,36 +209,49 @@ func (r *run) strategy() (surge, unavailable int) {
 	return surge, unavailable
 }
 
-// replay applies one trace event.
+// replay applies one trace event. An endpoint the trace adds is a pod made
+// from the template; a remove deletes it as Kubernetes deletes a pod, and
+// an add of the same ID after that is a new pod (an address reused), even
+// while the old one is still terminating. Unready takes the endpoint out of
+// the set but leaves the pod serving what proxies that have not heard yet
+// still send it; ready puts it back.
 func (r *run) replay(ev trace.Event) {
 	pi, ok := r.byID[ev.Endpoint]
-	if ok && r.pods[pi].state == podGone {
+	if ok && r.pods[pi].state != podStarting && r.pods[pi].state != podReady {
 		ok = false
 	}
-	switch ev.Kind {
-	case trace.Add, trace.Ready:
-		if !ok {
-			w := ev.Weight
-			if w == 0 {
-				w = r.sc.Deployment.Template.Weight
-			}
-			pi = r.startPod(ev.Endpoint, ev.Zone, w, false)
-		} else if ev.Weight != 0 && ev.Weight != r.pods[pi].weight {
-			r.pods[pi].weight = ev.Weight
-			r.dirty = r.dirty || r.pods[pi].inSet
+	if !ok && (ev.Kind == trace.Add || ev.Kind == trace.Ready) {
+		w := ev.Weight
+		if w == 0 {
+			w = r.sc.Deployment.Template.Weight
 		}
-		if ev.Kind == trace.Ready && r.pods[pi].state != podReady {
+		pi, ok = r.startPod(ev.Endpoint, ev.Zone, w, false), true
+	} else if ok {
+		// Any event may carry a new weight or zone; zero and empty mean
+		// unchanged.
+		p := &r.pods[pi]
+		if ev.Weight != 0 && ev.Weight != p.weight {
+			p.weight = ev.Weight
+			r.dirty = r.dirty || p.inSet
+		}
+		if ev.Zone != "" && ev.Zone != p.zone {
+			p.zone = ev.Zone
+			r.dirty = r.dirty || p.inSet
+		}
+	}
+	if !ok {
+		return // unready or remove of an endpoint the run does not have
+	}
+	switch ev.Kind {
+	case trace.Ready:
+		if r.pods[pi].state != podReady {
 			r.setState(pi, podReady)
 			r.pods[pi].readyAt = r.now
-			r.setInSet(pi, true)
 		}
+		r.setInSet(pi, true)
 	case trace.Unready:
-		if ok {
-			r.setInSet(pi, false)
-		}
+		r.setInSet(pi, false)
 	case trace.Remove:
-		if ok {
-			r.deletePod(pi)
-		}
+		r.deletePod(pi)
 	}
 }

@@ -185,8 +185,13 @@ func (r *run) loop() {
 			r.m.closeWindow(r)
 			r.q.push(r.now+r.m.window, evWindow, 0, 0, 0)
 		}
-		if r.dirty && (r.q.len() == 0 || r.q.items[0].at > r.now) {
-			r.publish()
+		if r.q.len() == 0 || r.q.items[0].at > r.now {
+			if r.dirty {
+				r.publish()
+			}
+			if r.opts.instant != nil && r.q.len() > 0 && r.q.items[0].at > r.now {
+				r.opts.instant(r)
+			}
 		}
 		if r.opts.Progress != nil && r.now >= r.nextReport {
 			r.opts.Progress(r.alg.Name, float64(r.now)/float64(end))
