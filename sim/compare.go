@@ -8,9 +8,10 @@ import (
 // Options tune how a scenario is run, not what it models.
 type Options struct {
 	// PickCost times a batch of the library's Picks at the end of every
-	// window, on a proxy's current Picker in the state the run has reached,
-	// and reports the mean in Result.PickNanos. The timing never feeds back
-	// into the model, but it makes that one field differ from run to run.
+	// window, on a copy of a proxy's current Picker (its own random source
+	// and cursor) in the state the run has reached, and reports the median
+	// in Result.PickNanos. The timing never feeds back into the model, but
+	// it makes that one field differ from run to run.
 	PickCost bool
 	// DisruptionKeys is the number of keys sampled to measure key
 	// disruption and proxy agreement. Zero means 4096.

@@ -32,6 +32,8 @@ type metrics struct {
 	crashes, changes                                int64
 	pickNanos                                       []float64 // ns a pick, one a timed batch
 	timingKeys                                      []balancer.Request
+	timing                                          balancer.Picker // pick timing's own copy of proxy 0's Picker
+	timingVersion                                   int             // the endpoint version timing was built for
 	winLatSum                                       time.Duration
 
 	// in-flight skew over samples, for the run and the current window
@@ -309,19 +311,30 @@ func (m *metrics) finish(r *run) {
 	}
 }
 
-// timePicks times a batch of bare picks on proxy 0's current Picker, in
-// the state the run has reached (its endpoints and their loads), with
-// keys drawn from the workload. The wall clock is read only here, and
-// what it reads never feeds back into the model.
+// timePicks times a batch of bare picks on a copy of proxy 0's current
+// Picker, in the state the run has reached (its endpoints and their
+// loads), with keys drawn from the workload. The copy is built by the
+// algorithm with a random source of its own, so the timed picks advance
+// no cursor and draw no number that the proxies' own picks see: the
+// model runs the same with or without timing. The wall clock is read only
+// here, and what it reads never feeds back into the model.
 func (m *metrics) timePicks(r *run) {
 	const batch = 512
-	p := r.proxies[0].bal.Picker()
+	px := &r.proxies[0]
+	if m.timing == nil || m.timingVersion != px.version {
+		p, err := r.alg.New(balancer.NewSource(r.sc.Seed ^ 0x7069_636b_5f74_696d)).Build(px.bal.Endpoints())
+		if err != nil {
+			return // no endpoints: nothing to time
+		}
+		m.timing, m.timingVersion = p, px.version
+	}
 	if len(m.timingKeys) == 0 {
 		m.timingKeys = make([]balancer.Request, batch)
 		for i := range m.timingKeys {
 			m.timingKeys[i] = balancer.Request{Hash: r.keys.hashOf(uint64(i) * 2654435761 % uint64(r.keys.count)), HasHash: true}
 		}
 	}
+	p := m.timing
 	now := r.unixNano()
 	start := time.Now()
 	for i := range m.timingKeys {

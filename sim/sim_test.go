@@ -40,6 +40,26 @@ func TestDeterministic(t *testing.T) {
 	assert.NotEqual(t, string(a), string(render(sc)), "another seed gives another run")
 }
 
+// Timing picks perturbs nothing: with every algorithm, a run with pick
+// timing gives the same report as one without, but for PickNanos.
+func TestPickCostDoesNotPerturb(t *testing.T) {
+	sc := short(t, "rolling-update")
+	render := func(cost bool) string {
+		rep, err := Compare(sc, Options{PickCost: cost})
+		require.NoError(t, err)
+		for _, r := range rep.Results {
+			if cost {
+				assert.Positive(t, r.PickNanos, r.Algorithm)
+			}
+			r.PickNanos = 0
+		}
+		var buf bytes.Buffer
+		require.NoError(t, rep.WriteJSON(&buf))
+		return buf.String()
+	}
+	require.Equal(t, render(false), render(true))
+}
+
 func TestBuiltinScenariosRun(t *testing.T) {
 	names := ScenarioNames()
 	for _, want := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key", "slow-pods"} {
