@@ -76,7 +76,7 @@ func (r *run) act(i int, _ int32) {
 		r.gen++
 		svc := r.services[len(r.services)-1]
 		if st := a.churn.RollingUpdate.ServiceTime; st.Mean > 0 {
-			svc = newSampler(st, r.rng, nil)
+			svc = newSampler(st, nil)
 		}
 		r.services = append(r.services, svc)
 		r.reconcile()

@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
-
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Dist describes a distribution of durations: service times, readiness
@@ -52,42 +50,57 @@ func (d Dist) validate(field string) error {
 	return nil
 }
 
-// sampler draws durations from a Dist with the run's random generator.
+// sampler draws durations from a Dist. Every draw goes through the
+// distribution's quantile function, so a draw can also be made from a
+// uniform number the caller chose: that is how every algorithm of a
+// replication gets the same service time for the same request (common
+// random numbers).
 type sampler struct {
-	kind int // 0 constant, 1 exponential, 2 lognormal, 3 pareto
-	mean float64
-	ln   distuv.LogNormal
-	par  distuv.Pareto
-	r    *rand.Rand
+	kind  int // 0 constant, 1 exponential, 2 lognormal, 3 pareto
+	mean  float64
+	mu    float64 // lognormal: mean of the logarithm
+	sigma float64 // lognormal: stddev of the logarithm
+	xm    float64 // pareto: scale
+	alpha float64 // pareto: tail index
+	r     *rand.Rand
 }
 
-func newSampler(d Dist, r *rand.Rand, src rand.Source) sampler {
+func newSampler(d Dist, r *rand.Rand) sampler {
 	s := sampler{mean: float64(d.Mean), r: r}
 	switch strings.ToLower(d.Distribution) {
 	case "exponential":
 		s.kind = 1
 	case "lognormal":
 		s.kind = 2
-		sigma := d.Sigma
-		if sigma == 0 {
-			sigma = 1
+		s.sigma = d.Sigma
+		if s.sigma == 0 {
+			s.sigma = 1
 		}
 		// The mean of a lognormal is exp(mu + sigma^2/2).
-		s.ln = distuv.LogNormal{Mu: math.Log(s.mean) - sigma*sigma/2, Sigma: sigma, Src: src}
+		s.mu = math.Log(s.mean) - s.sigma*s.sigma/2
 	case "pareto":
 		s.kind = 3
-		alpha := d.Alpha
-		if alpha == 0 {
-			alpha = 2.5
+		s.alpha = d.Alpha
+		if s.alpha == 0 {
+			s.alpha = 2.5
 		}
 		// The mean of a Pareto is xm * alpha / (alpha - 1).
-		s.par = distuv.Pareto{Xm: s.mean * (alpha - 1) / alpha, Alpha: alpha, Src: src}
+		s.xm = s.mean * (s.alpha - 1) / s.alpha
 	}
 	return s
 }
 
-// draw returns one sample, at least 0 and at most a day.
+// draw returns one sample drawn with the sampler's generator.
 func (s *sampler) draw() time.Duration {
+	if s.mean == 0 || s.kind == 0 {
+		return time.Duration(s.mean)
+	}
+	return s.at(s.r.Float64())
+}
+
+// at returns the quantile u of the distribution, u in [0, 1): a sample
+// when u is uniform. It is at least 0 and at most a day.
+func (s *sampler) at(u float64) time.Duration {
 	var v float64
 	switch {
 	case s.mean == 0:
@@ -95,11 +108,14 @@ func (s *sampler) draw() time.Duration {
 	case s.kind == 0:
 		v = s.mean
 	case s.kind == 1:
-		v = s.r.ExpFloat64() * s.mean
+		v = -math.Log1p(-u) * s.mean
 	case s.kind == 2:
-		v = s.ln.Rand()
+		v = math.Exp(s.mu + s.sigma*math.Sqrt2*math.Erfinv(2*u-1))
 	default:
-		v = s.par.Rand()
+		v = s.xm * math.Pow(1-u, -1/s.alpha)
+	}
+	if math.IsNaN(v) {
+		v = 0
 	}
 	return time.Duration(min(max(v, 0), float64(24*time.Hour)))
 }

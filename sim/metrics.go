@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -25,6 +27,8 @@ type metrics struct {
 
 	arrivals, succeeded int64
 	retries             int64
+	unfinished          int64         // still in flight when the drain ended
+	minCensored         time.Duration // the youngest unfinished request's age
 	failedBy            map[string]int64
 	lat, winLat         *hdrhistogram.Histogram
 
@@ -49,6 +53,7 @@ type metrics struct {
 	events     []Event
 
 	windows   []Window
+	end       time.Duration // when the run ended (before its drain)
 	minSet    int // the smallest and largest endpoint set published after the start
 	maxSet    int
 	winStart  time.Duration
@@ -80,7 +85,7 @@ func (a *skewAcc) mean() Skew {
 	return Skew{PeakToMean: a.p2m / n, CV: a.cv / n, Jain: a.jain / n}
 }
 
-func newMetrics(r *run) *metrics {
+func newMetrics(r *run, rng *rand.Rand) *metrics {
 	m := &metrics{
 		window:   r.sc.Window.Std(),
 		failedBy: map[string]int64{},
@@ -95,7 +100,7 @@ func newMetrics(r *run) *metrics {
 		for i := range m.keys {
 			k := uint64(i)
 			if n < r.keys.count {
-				k = uint64(r.rng.IntN(r.keys.count))
+				k = uint64(rng.IntN(r.keys.count))
 			}
 			m.keys[i] = r.keys.hashOf(k)
 		}
@@ -109,6 +114,34 @@ func (m *metrics) success(lat time.Duration) {
 	_ = m.lat.RecordValue(us)
 	_ = m.winLat.RecordValue(us)
 	m.winLatSum += lat
+}
+
+// pending is the number of requests that arrived and have neither
+// succeeded nor failed yet.
+func (m *metrics) pending() int64 { return m.arrivals - m.succeeded - m.failed }
+
+// drained counts the requests still unfinished when the drain ends and
+// records each in the latency distribution at its age then: a lower bound
+// on its latency, which makes any percentile at or above the youngest
+// such age a lower bound too.
+func (m *metrics) drained(r *run) {
+	m.unfinished = m.pending()
+	var n int64
+	for i := range r.reqs {
+		q := &r.reqs[i]
+		if !q.live || q.cancelled {
+			continue
+		}
+		age := r.now - q.arrival
+		if n == 0 || age < m.minCensored {
+			m.minCensored = age
+		}
+		n++
+		_ = m.lat.RecordValue(max(int64(age/time.Microsecond), 1))
+	}
+	if n != m.unfinished && r.err == nil {
+		r.fail(fmt.Errorf("sim: internal error: %d requests pending but %d in flight", m.unfinished, n))
+	}
 }
 
 func (m *metrics) fail(reason string) {
@@ -273,10 +306,16 @@ func (m *metrics) closeWindow(r *run) {
 	var loads []float64
 	for i := range r.pods {
 		p := &r.pods[i]
+		if p.inSet {
+			w.Capacity += float64(p.workers) * p.speed / (r.services[p.service].mean / float64(time.Second))
+		}
 		if p.inSet && p.setSince <= m.winStart {
 			loads = append(loads, float64(p.winRequests)/float64(p.weight))
 		}
 		p.winRequests = 0
+	}
+	if span := (r.now - m.winStart).Seconds(); span > 0 {
+		w.Offered = float64(w.Requests) / span
 	}
 	w.Pods = len(loads)
 	if s, ok := skewOf(loads); ok {
@@ -300,6 +339,7 @@ func (m *metrics) closeWindow(r *run) {
 
 // finish closes the last, partial window and the pods' ready time.
 func (m *metrics) finish(r *run) {
+	m.end = r.now
 	if r.now > m.winStart {
 		m.closeWindow(r)
 	}

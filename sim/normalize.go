@@ -61,6 +61,12 @@ func (s *Scenario) normalize() error {
 	if s.Window < Duration(time.Millisecond) || s.Duration.Std()/s.Window.Std() > maxWindows {
 		return fieldErr("window", "%v gives more than %d windows over %v", s.Window, maxWindows, s.Duration)
 	}
+	if s.Drain == 0 {
+		s.Drain = Duration(30 * time.Second)
+	}
+	if s.Drain > Duration(time.Hour) {
+		return fieldErr("drain", "%v is more than an hour", s.Drain)
+	}
 	if _, err := SelectAlgorithms(s.Algorithms); err != nil {
 		return fieldErr("algorithms", "%v", strings.TrimPrefix(err.Error(), "sim: "))
 	}

@@ -18,8 +18,12 @@ type Skew struct {
 	Jain float64 `json:"jain"`
 }
 
-// Latency summarises request latency (from arrival at the proxy to the
-// end of service) of the requests that succeeded.
+// Latency summarises request latency, from arrival at the proxy to the
+// end of service, over the requests that succeeded and those that never
+// finished. An unfinished request counts at its age when the drain ended,
+// which is only a lower bound on its latency; a figure that such a request
+// reaches is a lower bound too, and AtLeast names it. Failed requests are
+// not in it: their failure rate is.
 type Latency struct {
 	Mean Duration `json:"mean"`
 	P50  Duration `json:"p50"`
@@ -27,13 +31,20 @@ type Latency struct {
 	P99  Duration `json:"p99"`
 	P999 Duration `json:"p999"`
 	Max  Duration `json:"max"`
+	// AtLeast lists the figures that are lower bounds, by JSON name
+	// ("p99", "p999", "max", "mean"); empty when every request finished.
+	AtLeast []string `json:"atLeast,omitempty"`
 }
 
+// Bound reports whether the named figure ("p99") is a lower bound.
+func (l Latency) Bound(name string) bool { return slices.Contains(l.AtLeast, name) }
+
 // Quantile is one point of a latency distribution: the fraction Q of
-// requests took at most Latency.
+// requests took at most Latency, or at least Latency when AtLeast.
 type Quantile struct {
 	Q       float64  `json:"q"`
 	Latency Duration `json:"latency"`
+	AtLeast bool     `json:"atLeast,omitempty"`
 }
 
 var cdfQuantiles = []float64{0.1, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97, 98, 99, 99.5, 99.9, 99.95, 99.99}
@@ -56,6 +67,12 @@ type Window struct {
 	// Agreement is the fraction of keys that every proxy sends to the same
 	// pod at the window's end; nil for algorithms without key affinity.
 	Agreement *float64 `json:"agreement,omitempty"`
+	// Offered is the window's arrival rate, a second; Capacity the
+	// nominal rate the endpoint set at the window's end serves (workers x
+	// speed / mean service time, summed over its pods; warm-up not
+	// counted).
+	Offered  float64 `json:"offered"`
+	Capacity float64 `json:"capacity"`
 }
 
 // Event is one proxy's update of its endpoint set and the disruption it
@@ -98,12 +115,23 @@ type Disruption struct {
 // wall time of the library's Pick.
 type Result struct {
 	Algorithm string `json:"algorithm"`
-	// Requests counts arrivals; Succeeded and Failed how they ended (a
-	// request still in flight at the end is neither).
-	Requests  int64            `json:"requests"`
-	Succeeded int64            `json:"succeeded"`
-	Failed    int64            `json:"failed"`
-	FailedBy  map[string]int64 `json:"failedBy,omitempty"`
+	// Requests counts arrivals; Succeeded, Failed and Unfinished how they
+	// ended: Unfinished requests were still in flight when the drain after
+	// the run ended (Scenario.Drain). The three add up to Requests.
+	Requests   int64            `json:"requests"`
+	Succeeded  int64            `json:"succeeded"`
+	Failed     int64            `json:"failed"`
+	Unfinished int64            `json:"unfinished"`
+	FailedBy   map[string]int64 `json:"failedBy,omitempty"`
+	// FailureRate is (Failed + Unfinished) / Requests.
+	FailureRate float64 `json:"failureRate"`
+	// Load is the mean over windows of the offered rate over the nominal
+	// capacity of the endpoint set; Overloaded the fraction of windows
+	// where it was above 1 (queues grow without bound there, whatever the
+	// algorithm); PeakLoad the largest.
+	Load       float64 `json:"load"`
+	Overloaded float64 `json:"overloaded"`
+	PeakLoad   float64 `json:"peakLoad"`
 	// Retries counts the proxies' retries (Proxies.Retries).
 	Retries int64   `json:"retries,omitempty"`
 	Latency Latency `json:"latency"`
@@ -154,6 +182,7 @@ func (m *metrics) result(r *run) *Result {
 		Requests:     m.arrivals,
 		Succeeded:    m.succeeded,
 		Failed:       m.failed,
+		Unfinished:   m.unfinished,
 		Retries:      m.retries,
 		Sessions:     m.sessionsStarted,
 		Pods:         len(r.pods),
@@ -167,18 +196,59 @@ func (m *metrics) result(r *run) *Result {
 	if len(m.failedBy) > 0 {
 		res.FailedBy = m.failedBy
 	}
+	if res.Requests > 0 {
+		res.FailureRate = float64(res.Failed+res.Unfinished) / float64(res.Requests)
+	}
 	if m.lat.TotalCount() > 0 {
-		q := func(p float64) Duration {
-			return Duration(time.Duration(m.lat.ValueAtQuantile(p)) * time.Microsecond)
+		// A figure is a lower bound when an unfinished request, counted at
+		// its age, reaches it: its true latency could push it higher.
+		bound := func(v int64) bool {
+			return m.unfinished > 0 && max(int64(m.minCensored/time.Microsecond), 1) <= v
 		}
-		res.Latency = Latency{
-			Mean: Duration(time.Duration(m.lat.Mean() * float64(time.Microsecond))),
-			P50:  q(50), P90: q(90), P99: q(99), P999: q(99.9),
-			Max: Duration(time.Duration(m.lat.Max()) * time.Microsecond),
+		q := func(p float64, name string) Duration {
+			v := m.lat.ValueAtQuantile(p)
+			if name != "" && bound(v) {
+				res.Latency.AtLeast = append(res.Latency.AtLeast, name)
+			}
+			return Duration(time.Duration(v) * time.Microsecond)
+		}
+		res.Latency.P50, res.Latency.P90 = q(50, "p50"), q(90, "p90")
+		res.Latency.P99, res.Latency.P999 = q(99, "p99"), q(99.9, "p999")
+		res.Latency.Mean = Duration(time.Duration(m.lat.Mean() * float64(time.Microsecond)))
+		res.Latency.Max = Duration(time.Duration(m.lat.Max()) * time.Microsecond)
+		if m.unfinished > 0 {
+			res.Latency.AtLeast = append(res.Latency.AtLeast, "mean", "max")
 		}
 		for _, p := range cdfQuantiles {
-			res.LatencyCDF = append(res.LatencyCDF, Quantile{Q: p / 100, Latency: q(p)})
+			v := m.lat.ValueAtQuantile(p)
+			res.LatencyCDF = append(res.LatencyCDF, Quantile{Q: p / 100, Latency: q(p, ""), AtLeast: bound(v)})
 		}
+	}
+	var span time.Duration
+	for i, w := range m.windows {
+		end := m.end
+		if i+1 < len(m.windows) {
+			end = m.windows[i+1].Start.Std()
+		}
+		d := end - w.Start.Std()
+		if d <= 0 || w.Capacity <= 0 && w.Offered <= 0 {
+			continue
+		}
+		span += d
+		if w.Capacity <= 0 { // no endpoints: every request fails
+			res.Overloaded += d.Seconds()
+			continue
+		}
+		load := w.Offered / w.Capacity
+		if load > 1 {
+			res.Overloaded += d.Seconds()
+		}
+		res.PeakLoad = max(res.PeakLoad, load)
+		res.Load += load * d.Seconds()
+	}
+	if span > 0 {
+		res.Overloaded /= span.Seconds()
+		res.Load /= span.Seconds()
 	}
 	var rates []float64
 	for i := range r.pods {

@@ -27,7 +27,8 @@ var (
 type try struct {
 	arrival time.Duration // when the request first arrived
 	hash    uint64
-	session int32 // -1: none
+	unit    float64 // the service demand's quantile, the same on every try
+	session int32   // -1: none
 	proxy   int32
 	attempt int32 // balancer.Request.Attempt
 }
@@ -44,6 +45,8 @@ type request struct {
 // session is a client that sends several requests under one key.
 type session struct {
 	hash      uint64
+	seq       uint64 // the workload's arrival number that started it
+	sent      uint32 // requests sent so far
 	remaining int
 	lastPod   int32
 	live      bool
@@ -65,7 +68,15 @@ type run struct {
 	opts Options
 	now  time.Duration
 	q    queue
-	rng  *rand.Rand
+
+	// The run's randomness comes in independent streams, so that what
+	// the algorithm does cannot shift what the workload and the cluster
+	// do: every algorithm of a replication sees the same arrivals, keys,
+	// service demands and churn (common random numbers).
+	rng     *rand.Rand // the cluster: readiness, crashes, slow pods, propagation
+	arr     *rand.Rand // the workload's arrivals, keys and session lengths
+	reqSeed uint64     // seeds each request's own draws (reqDraws)
+	seq     uint64     // arrivals so far: the next one's number
 
 	pods     []pod
 	byID     map[string]int32
@@ -79,7 +90,9 @@ type run struct {
 	err      error        // the first error; it stops the run
 	killed   []try        // requests failAll took from a dead pod, to retry
 
-	nextReport time.Duration // when to call Options.Progress next
+	nextReport time.Duration // virtual time of the next progress report
+	wallReport time.Time     // wall time of the last progress report
+	events     uint64        // events handled, for progress reports
 
 	versions versions
 	dirty    bool
@@ -121,26 +134,37 @@ func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
 	return r.m.result(r), nil
 }
 
+// Stream identifiers of the run's generators (PCG's second seed word).
+const (
+	streamCluster  = 0x6c62_6b69_745f_7369
+	streamWorkload = 0x776f_726b_6c6f_6164
+	streamRequests = 0x7265_7175_6573_7473
+	streamMetrics  = 0x6d65_7472_6963_7321
+	streamBalancer = 0x9e37_79b9_7f4a_7c15
+)
+
 func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
-	src := rand.NewPCG(sc.Seed, 0x6c62_6b69_745f_7369)
-	r := &run{sc: sc, alg: alg, opts: opts, rng: rand.New(src), byID: map[string]int32{}}
+	r := &run{sc: sc, alg: alg, opts: opts, byID: map[string]int32{}}
+	r.rng = rand.New(rand.NewPCG(sc.Seed, streamCluster))
+	r.arr = rand.New(rand.NewPCG(sc.Seed, streamWorkload))
+	r.reqSeed = mix64(sc.Seed ^ streamRequests)
 	r.zones = append([]string(nil), sc.Deployment.Zones...)
 	t := &sc.Deployment.Template
-	r.services = []sampler{newSampler(t.ServiceTime, r.rng, src)}
-	r.think = newSampler(sc.Workload.Sessions.ThinkTime, r.rng, src)
-	r.readiness = newSampler(t.ReadinessDelay, r.rng, src)
-	r.propagate = newSampler(sc.Proxies.PropagationDelay, r.rng, src)
+	r.services = []sampler{newSampler(t.ServiceTime, nil)}
+	r.think = newSampler(sc.Workload.Sessions.ThinkTime, nil)
+	r.readiness = newSampler(t.ReadinessDelay, r.rng)
+	r.propagate = newSampler(sc.Proxies.PropagationDelay, r.rng)
 	r.sessMean = sc.Workload.Sessions.Requests
-	r.keys = newKeySampler(sc.Workload.Keys, r.rng)
+	r.keys = newKeySampler(sc.Workload.Keys, r.arr)
 	r.rate = sc.Workload.Rate
 	r.desired = sc.Deployment.Replicas
 
-	balSeed := sc.Seed ^ 0x9e37_79b9_7f4a_7c15
+	balSeed := sc.Seed ^ streamBalancer
 	for i := range sc.Proxies.Replicas {
 		b := balancer.New(alg.New(balancer.NewSource(balSeed + uint64(i))))
 		r.proxies = append(r.proxies, proxy{bal: b})
 	}
-	r.m = newMetrics(r)
+	r.m = newMetrics(r, rand.New(rand.NewPCG(sc.Seed, streamMetrics)))
 
 	actions, err := r.planChurn()
 	if err != nil {
@@ -150,41 +174,62 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 	return r, nil
 }
 
+// mix64 is SplitMix64's finaliser: a bijection that scrambles every bit.
+func mix64(z uint64) uint64 {
+	z ^= z >> 30
+	z *= 0xbf58_476d_1ce4_e5b9
+	z ^= z >> 27
+	z *= 0x94d0_49bb_1331_11eb
+	return z ^ z>>31
+}
+
+// reqDraws returns the random choices of request j of arrival seq (a
+// session's requests are numbered from 0; a lone request is 0): the
+// proxy it goes through, the quantile of its service demand, and the
+// quantile of the think time after it. They are a pure function of the
+// seed and the request's place in the workload, not of when the run
+// happens to draw them, so every algorithm sees the same.
+func (r *run) reqDraws(seq uint64, j uint32) (proxy int32, service, think float64) {
+	x := mix64(r.reqSeed + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
+	proxy = int32((x >> 32) * uint64(len(r.proxies)) >> 32)
+	x = mix64(x + 0x9e37_79b9_7f4a_7c15)
+	service = float64(x>>11) / (1 << 53)
+	x = mix64(x + 0x9e37_79b9_7f4a_7c15)
+	think = float64(x>>11) / (1 << 53)
+	return proxy, service, think
+}
+
+// loop runs the scenario: arrivals and churn until Duration, then, with
+// arrivals and churn stopped, the requests still in flight drain for at
+// most Scenario.Drain. What is still unfinished then is counted as such.
 func (r *run) loop() {
 	r.bootstrap()
 	end := r.sc.Duration.Std()
+	stop := end + r.sc.Drain.Std()
 	r.scheduleArrival()
 	for i := r.started; i < len(r.actions); i++ {
 		r.q.push(r.actions[i].at, evController, int32(i), 0, 0)
 	}
 	r.q.push(r.m.window, evWindow, 0, 0, 0)
 	r.q.push(r.m.sampleEvery, evSample, 0, 0, 0)
+	r.wallReport = time.Now()
+	ended := false
 	for r.q.len() > 0 && r.err == nil {
+		if !ended && r.q.items[0].at > end {
+			r.now = end
+			r.m.finish(r)
+			ended = true
+		}
+		if ended && r.m.pending() == 0 {
+			break
+		}
 		ev := r.q.pop()
-		if ev.at > end {
+		if ev.at > stop {
+			r.now = stop
 			break
 		}
 		r.now = ev.at
-		switch ev.kind {
-		case evArrival:
-			r.arrive()
-		case evSessionNext:
-			r.send(ev.a)
-		case evComplete:
-			r.complete(ev.a)
-		case evProxyUpdate:
-			r.applyUpdate(int(ev.a), int(ev.b))
-		case evPod:
-			r.podStep(ev.a, ev.b, ev.c)
-		case evController:
-			r.act(int(ev.a), ev.b)
-		case evSample:
-			r.m.sample(r)
-			r.q.push(r.now+r.m.sampleEvery, evSample, 0, 0, 0)
-		case evWindow:
-			r.m.closeWindow(r)
-			r.q.push(r.now+r.m.window, evWindow, 0, 0, 0)
-		}
+		r.handle(ev, ended)
 		if r.q.len() == 0 || r.q.items[0].at > r.now {
 			if r.dirty {
 				r.publish()
@@ -193,13 +238,56 @@ func (r *run) loop() {
 				r.opts.instant(r)
 			}
 		}
-		if r.opts.Progress != nil && r.now >= r.nextReport {
-			r.opts.Progress(r.alg.Name, float64(r.now)/float64(end))
+		r.events++
+		if r.opts.Progress != nil && (r.now >= r.nextReport || r.events&4095 == 0 && time.Since(r.wallReport) > 100*time.Millisecond) {
+			r.opts.Progress(r.alg.Name, min(float64(r.now)/float64(end), 1))
 			r.nextReport = r.now + end/100
+			r.wallReport = time.Now()
 		}
 	}
-	r.now = end
-	r.m.finish(r)
+	if !ended {
+		r.now = max(r.now, end)
+		r.m.finish(r)
+	}
+	r.m.drained(r)
+}
+
+// handle carries out one event. Once the run has ended, only what lets
+// the requests in flight finish goes on: no arrivals, no session's next
+// request, no churn, no sampling.
+func (r *run) handle(ev event, ended bool) {
+	switch ev.kind {
+	case evArrival:
+		if !ended {
+			r.arrive()
+		}
+	case evSessionNext:
+		if ended {
+			r.endSession(ev.a)
+		} else {
+			r.send(ev.a)
+		}
+	case evComplete:
+		r.complete(ev.a)
+	case evProxyUpdate:
+		r.applyUpdate(int(ev.a), int(ev.b))
+	case evPod:
+		r.podStep(ev.a, ev.b, ev.c)
+	case evController:
+		if !ended {
+			r.act(int(ev.a), ev.b)
+		}
+	case evSample:
+		if !ended {
+			r.m.sample(r)
+			r.q.push(r.now+r.m.sampleEvery, evSample, 0, 0, 0)
+		}
+	case evWindow:
+		if !ended {
+			r.m.closeWindow(r)
+			r.q.push(r.now+r.m.window, evWindow, 0, 0, 0)
+		}
+	}
 }
 
 // bootstrap starts the initial pods ready (the Deployment's, or the
@@ -237,7 +325,7 @@ func (r *run) scheduleArrival() {
 	for {
 		gap := time.Duration(math.MaxInt64)
 		if r.rate > 0 {
-			gap = time.Duration(r.rng.ExpFloat64() * perArrival / r.rate * float64(time.Second))
+			gap = time.Duration(r.arr.ExpFloat64() * perArrival / r.rate * float64(time.Second))
 		}
 		if r.step < len(steps) && steps[r.step].At.Std() <= at+gap || gap < 0 {
 			if r.step >= len(steps) {
@@ -258,15 +346,17 @@ func (r *run) scheduleArrival() {
 
 func (r *run) arrive() {
 	r.scheduleArrival()
+	seq := r.seq
+	r.seq++
 	if r.sessMean > 1 {
-		s := r.newSession()
+		s := r.newSession(seq)
 		r.send(s)
 		return
 	}
-	r.dispatch(r.keys.hash(), -1)
+	r.dispatch(r.keys.hash(), -1, seq, 0)
 }
 
-func (r *run) newSession() int32 {
+func (r *run) newSession(seq uint64) int32 {
 	var s int32
 	if n := len(r.freeSess); n > 0 {
 		s, r.freeSess = r.freeSess[n-1], r.freeSess[:n-1]
@@ -275,8 +365,8 @@ func (r *run) newSession() int32 {
 		s = int32(len(r.sessions) - 1)
 	}
 	// A geometric number of requests with the configured mean.
-	n := 1 + int(math.Floor(math.Log(1-r.rng.Float64())/math.Log(1-1/r.sessMean)))
-	r.sessions[s] = session{hash: r.keys.hash(), remaining: max(n, 1), lastPod: -1, live: true}
+	n := 1 + int(math.Floor(math.Log(1-r.arr.Float64())/math.Log(1-1/r.sessMean)))
+	r.sessions[s] = session{hash: r.keys.hash(), seq: seq, remaining: max(n, 1), lastPod: -1, live: true}
 	r.m.sessionsStarted++
 	return s
 }
@@ -285,13 +375,36 @@ func (r *run) newSession() int32 {
 func (r *run) send(s int32) {
 	ss := &r.sessions[s]
 	ss.remaining--
-	r.dispatch(ss.hash, s)
+	j := ss.sent
+	ss.sent++
+	r.dispatch(ss.hash, s, ss.seq, j)
 }
 
-// dispatch routes a new request through a random proxy.
-func (r *run) dispatch(hash uint64, s int32) {
+// dispatch routes a new request, request j of arrival seq, through its
+// proxy.
+func (r *run) dispatch(hash uint64, s int32, seq uint64, j uint32) {
 	r.m.arrivals++
-	r.attempt(try{arrival: r.now, hash: hash, session: s, proxy: int32(r.rng.IntN(len(r.proxies)))})
+	proxy, unit, _ := r.reqDraws(seq, j)
+	r.attempt(try{arrival: r.now, hash: hash, unit: unit, session: s, proxy: proxy})
+}
+
+// sessionGoesOn schedules a session's next request after the think time
+// that follows its last one, whether that succeeded or failed (a client
+// moves on), or ends the session when it has sent them all.
+func (r *run) sessionGoesOn(s int32) {
+	if s < 0 {
+		return
+	}
+	ss := &r.sessions[s]
+	if !ss.live {
+		return
+	}
+	if ss.remaining <= 0 {
+		r.endSession(s)
+		return
+	}
+	_, _, think := r.reqDraws(ss.seq, ss.sent-1)
+	r.q.push(r.now+r.think.at(think), evSessionNext, s, 0, 0)
 }
 
 // attempt picks a pod for one try of a request, on the try's proxy, and
@@ -301,7 +414,7 @@ func (r *run) attempt(t try) {
 	res, err := px.bal.Pick(balancer.Request{Hash: t.hash, HasHash: true, Attempt: int(t.attempt), Now: r.unixNano()})
 	if err != nil {
 		r.m.fail(failNoEndpoints)
-		r.endSession(t.session)
+		r.sessionGoesOn(t.session)
 		return
 	}
 	pi, ok := r.byID[res.Endpoint.ID]
@@ -347,7 +460,7 @@ func (r *run) retryOrFail(t try, reason string) {
 		return
 	}
 	r.m.fail(reason)
-	r.endSession(t.session)
+	r.sessionGoesOn(t.session)
 }
 
 func (r *run) newRequest(q request) int32 {
@@ -369,7 +482,7 @@ func (r *run) serve(pi, ri int32) {
 	if w := r.sc.Deployment.Template.Warmup.Std(); w > 0 && r.now < p.readyAt+w {
 		speed *= r.sc.Deployment.Template.WarmupSpeed
 	}
-	d := time.Duration(float64(r.services[p.service].draw()) / speed)
+	d := time.Duration(float64(r.services[p.service].at(r.reqs[ri].unit)) / speed)
 	r.q.push(r.now+d, evComplete, ri, 0, 0)
 }
 
@@ -390,13 +503,7 @@ func (r *run) complete(ri int32) {
 	if p.state == podDraining && p.load() == 0 {
 		r.setState(q.pod, podGone)
 	}
-	if s := q.session; s >= 0 {
-		if r.sessions[s].remaining > 0 {
-			r.q.push(r.now+r.think.draw(), evSessionNext, s, 0, 0)
-		} else {
-			r.endSession(s)
-		}
-	}
+	r.sessionGoesOn(q.session)
 }
 
 // fail stops the run with err.

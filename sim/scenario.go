@@ -30,6 +30,11 @@ type Scenario struct {
 	// Window is the length of a metrics window. Zero means Duration/60,
 	// rounded down to a millisecond and at least 100 ms.
 	Window Duration `yaml:"window" json:"window"`
+	// Drain is how long, once Duration is over, the requests still in
+	// flight may take to finish: arrivals, sessions and churn stop, the
+	// pods go on serving. Those that still have not finished are reported
+	// unfinished and count as failed. Zero means 30s.
+	Drain Duration `yaml:"drain" json:"drain"`
 	// Algorithms lists the algorithms to compare by name. Empty means all.
 	Algorithms []string `yaml:"algorithms" json:"algorithms,omitempty"`
 	// Deployment is the pods serving the traffic.
