@@ -54,7 +54,7 @@ type metrics struct {
 
 	windows   []Window
 	end       time.Duration // when the run ended (before its drain)
-	minSet    int // the smallest and largest endpoint set published after the start
+	minSet    int           // the smallest and largest endpoint set published after the start
 	maxSet    int
 	winStart  time.Duration
 	winArr    int64
