@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 
@@ -52,7 +53,7 @@ func AlgorithmNames() []string {
 
 // SelectAlgorithms returns the built-in algorithms with the given names, in
 // the given order; no names means all of them. An unknown name is an
-// error that lists the valid ones.
+// error that lists the valid ones; so is a name given twice.
 func SelectAlgorithms(names []string) ([]Algorithm, error) {
 	all := Algorithms()
 	if len(names) == 0 {
@@ -64,6 +65,11 @@ func SelectAlgorithms(names []string) ([]Algorithm, error) {
 		found := false
 		for _, a := range all {
 			if strings.EqualFold(a.Name, n) {
+				for _, o := range out {
+					if o.Name == a.Name {
+						return nil, fmt.Errorf("sim: algorithm %q is named twice", a.Name)
+					}
+				}
 				out = append(out, a)
 				found = true
 				break

@@ -36,22 +36,22 @@ const (
 
 func bad(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 
-// prepare readies a scenario to run: its trace must be loaded, and
-// normalize must accept it.
-func (s *Scenario) prepare() error {
+// prepare readies a scenario to run, and returns its algorithms: its
+// trace must be loaded, and normalize must accept it.
+func (s *Scenario) prepare() ([]Algorithm, error) {
 	if s.Trace != "" && len(s.TraceEvents) == 0 {
-		return fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
+		return nil, fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
 	}
-	return s.normalize()
+	if err := s.normalize(); err != nil {
+		return nil, err
+	}
+	return SelectAlgorithms(s.Algorithms)
 }
 
 // normalize applies the documented defaults and validates the scenario. A
 // scenario that names a trace is checked as the replay it will be, loaded
 // or not.
 func (s *Scenario) normalize() error {
-	if s.Seed == 0 {
-		s.Seed = 1
-	}
 	if s.Duration <= 0 {
 		return fieldErr("duration", "must be positive, e.g. 60s")
 	}
@@ -118,6 +118,10 @@ func (s *Scenario) normalize() error {
 			return fieldErr(p+".at", "steps must be in time order (%v comes after %v)", st.At, w.Steps[i-1].At)
 		}
 	}
+	if n := w.expected(s.Duration.Std()); n < 1 {
+		return fieldErr("workload", "starts %.3g arrivals on average in %v (rate %g a second, sessions of %g requests): the run would offer almost nothing; raise the rate, shorten the sessions or lengthen the run",
+			n, s.Duration, w.Rate, max(w.Sessions.Requests, 1))
+	}
 	if w.Keys.Count == 0 {
 		w.Keys.Count = 100_000
 	}
@@ -163,6 +167,26 @@ func (s *Scenario) normalize() error {
 		return err
 	}
 	return s.normalizeChurn()
+}
+
+// expected returns the mean number of arrivals (lone requests or
+// sessions) the workload starts in d, rate steps included.
+func (w *Workload) expected(d time.Duration) float64 {
+	perArrival := max(w.Sessions.Requests, 1)
+	var n float64
+	at, rate := time.Duration(0), w.Rate
+	for _, st := range w.Steps {
+		next := min(st.At.Std(), d)
+		if next > at {
+			n += rate * (next - at).Seconds()
+			at = next
+		}
+		rate = st.Rate
+	}
+	if d > at {
+		n += rate * (d - at).Seconds()
+	}
+	return n / perArrival
 }
 
 func (s *Scenario) normalizeTemplate() error {

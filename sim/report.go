@@ -6,41 +6,27 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
 
-// column is one column of the summary, in the table and in CSV.
-type column struct {
-	head  string // table heading
-	name  string // CSV heading
-	table func(*Result) string
-	csv   func(*Result) string
-}
-
 func ms(d Duration) string {
-	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
 }
-
-func f3(x float64) string { return strconv.FormatFloat(x, 'f', 3, 64) }
 
 func opt(p *float64, format func(float64) string) string {
 	if p == nil {
-		return "-"
+		return ""
 	}
 	return format(*p)
 }
 
-func pct(x float64) string { return strconv.FormatFloat(100*x, 'f', 2, 64) + "%" }
+// raw writes a number for CSV in full precision.
+func raw(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 
-func raw(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
-
-func failedFrac(r *Result) float64 {
-	if r.Requests == 0 {
-		return 0
-	}
-	return float64(r.Failed) / float64(r.Requests)
-}
+// seconds writes a time for CSV, in seconds to the nanosecond.
+func seconds(d Duration) string { return strconv.FormatFloat(d.Std().Seconds(), 'f', -1, 64) }
 
 func moved(r *Result) *float64 {
 	if r.Disruption == nil {
@@ -63,69 +49,91 @@ func sessions(r *Result) *float64 {
 	return r.Disruption.SessionsMoved
 }
 
-func tableKiB(r *Result) string {
-	if r.TableBytes == 0 {
+// cell writes one estimate for the table: the mean, its interval, and a
+// mark: '*' the best, '~' not significantly different from it; a lower
+// bound reads ">= mean".
+func cell(m Metric, e *Estimate, runs int) string {
+	if e == nil {
 		return "-"
 	}
-	return strconv.FormatFloat(float64(r.TableBytes)/1024, 'f', 1, 64)
-}
-
-func pickNs(r *Result) string {
-	if r.PickNanos == 0 {
-		return "-"
+	if e.AtLeast {
+		return ">=" + m.Format(e.Mean) + "  "
 	}
-	return strconv.FormatFloat(r.PickNanos, 'f', 1, 64)
+	s := m.Format(e.Mean)
+	if runs > 1 && m.Better != 0 || runs > 1 && e.CI95 > 0 {
+		s += " ±" + strings.TrimSuffix(m.Format(e.CI95), "%")
+	}
+	switch {
+	case e.Best:
+		s += " *"
+	case e.Tie:
+		s += " ~"
+	default:
+		s += "  "
+	}
+	return s
 }
 
-var columns = []column{
-	{"algorithm", "algorithm", func(r *Result) string { return r.Algorithm }, func(r *Result) string { return r.Algorithm }},
-	{"requests", "requests", func(r *Result) string { return strconv.FormatInt(r.Requests, 10) }, func(r *Result) string { return strconv.FormatInt(r.Requests, 10) }},
-	{"failed", "failed_fraction", func(r *Result) string { return pct(failedFrac(r)) }, func(r *Result) string { return raw(failedFrac(r)) }},
-	{"p50 ms", "p50_ms", func(r *Result) string { return ms(r.Latency.P50) }, func(r *Result) string { return ms(r.Latency.P50) }},
-	{"p99 ms", "p99_ms", func(r *Result) string { return ms(r.Latency.P99) }, func(r *Result) string { return ms(r.Latency.P99) }},
-	{"p99.9 ms", "p999_ms", func(r *Result) string { return ms(r.Latency.P999) }, func(r *Result) string { return ms(r.Latency.P999) }},
-	{"req peak/mean", "request_peak_to_mean", func(r *Result) string { return f3(r.RequestSkew.PeakToMean) }, func(r *Result) string { return raw(r.RequestSkew.PeakToMean) }},
-	{"req CV", "request_cv", func(r *Result) string { return f3(r.RequestSkew.CV) }, func(r *Result) string { return raw(r.RequestSkew.CV) }},
-	{"in-flight peak/mean", "inflight_peak_to_mean", func(r *Result) string { return f3(r.InFlightSkew.PeakToMean) }, func(r *Result) string { return raw(r.InFlightSkew.PeakToMean) }},
-	{"key moves", "keys_moved", func(r *Result) string { return opt(moved(r), f3) }, func(r *Result) string { return opt(moved(r), raw) }},
-	{"x optimum", "keys_moved_ratio", func(r *Result) string { return opt(ratio(r), f3) }, func(r *Result) string { return opt(ratio(r), raw) }},
-	{"session moves", "sessions_moved", func(r *Result) string { return opt(sessions(r), f3) }, func(r *Result) string { return opt(sessions(r), raw) }},
-	{"agreement", "agreement", func(r *Result) string { return opt(r.Agreement, pct) }, func(r *Result) string { return opt(r.Agreement, raw) }},
-	{"stickiness", "stickiness", func(r *Result) string { return opt(r.Stickiness, pct) }, func(r *Result) string { return opt(r.Stickiness, raw) }},
-	{"pick ns", "pick_ns", pickNs, func(r *Result) string { return strconv.FormatFloat(r.PickNanos, 'f', 1, 64) }},
-	{"table KiB", "table_bytes", tableKiB, func(r *Result) string { return strconv.Itoa(r.TableBytes) }},
-}
-
-// WriteTable writes the comparison as an aligned text table, with a
-// header saying what was run and a legend.
+// WriteTable writes the comparison as two aligned text tables (latency
+// and failures; spread and disruption), with a header saying what was
+// run, the notes, and a legend.
 func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "scenario %s: %s\n", rep.Scenario, rep.Description)
-	fmt.Fprintf(w, "%v simulated, seed %d, %d proxies\n\n", rep.Duration, rep.Seed, rep.Proxies)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	for _, c := range columns {
-		fmt.Fprint(tw, c.head, "\t")
+	fmt.Fprintf(w, "%v simulated (then up to %v to drain), %d proxies, ", rep.Duration, rep.Drain, rep.Proxies)
+	if rep.Runs == 1 {
+		fmt.Fprintf(w, "1 run, seed %d", rep.Seed)
+	} else {
+		fmt.Fprintf(w, "%d runs from seed %d, mean ±95%% interval", rep.Runs, rep.Seed)
 	}
-	fmt.Fprintln(tw)
-	for _, r := range rep.Results {
-		for _, c := range columns {
-			fmt.Fprint(tw, c.table(r), "\t")
+	if len(rep.Results) > 0 && rep.Results[0].Load > 0 {
+		fmt.Fprintf(w, ", offered load %.0f%% of nominal capacity", 100*rep.Results[0].Load)
+	}
+	fmt.Fprintln(w)
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "NOTE %s\n", n)
+	}
+	for group := range 2 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "algorithm\t")
+		for _, m := range Metrics {
+			if m.Group == group {
+				fmt.Fprint(tw, m.Head, "\t")
+			}
 		}
 		fmt.Fprintln(tw)
+		for _, s := range rep.Summary {
+			fmt.Fprint(tw, s.Algorithm, "\t")
+			for _, m := range Metrics {
+				if m.Group == group {
+					fmt.Fprint(tw, cell(m, s.Metrics[m.Name], rep.Runs), "\t")
+				}
+			}
+			fmt.Fprintln(tw)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	marks := ""
+	if rep.Runs > 1 {
+		marks = fmt.Sprintf(`±: half-width of the 95%% confidence interval of the mean over the %d runs.
+*: the best in its column; ~: not significantly different from the best (paired t-test over the runs,
+  which share their arrivals, keys, service times and churn, at the 5%% level); unmarked: worse.
+`, rep.Runs)
 	}
 	_, err := fmt.Fprint(w, `
-failed: requests that failed (refused by a gone pod, killed in flight, queue full).
+failed: requests that failed (refused by a gone pod, killed in flight, queue full) or never finished.
+unfinished: requests still in flight when the drain after the run ended; '>=': a lower bound they make.
 req peak/mean, req CV: spread of each pod's request rate while in the endpoint set (1 and 0 are even).
 in-flight peak/mean: mean over samples of the busiest pod's requests held over the mean.
 key moves: how many times a key changed pod over the run, on average (the fraction of the key space each
-  endpoint update remapped, summed); x optimum: that over the least any algorithm must move.
+  endpoint update remapped, summed); x optimum: that over what a perfectly balanced algorithm must move.
 session moves: the same for live sessions. agreement: keys every proxy routes alike.
 stickiness: session requests served by the same pod as the one before. '-': does not apply.
 pick ns: measured wall time of one Picker.Pick in the run's state (median of timed batches).
 table KiB: memory of one proxy's lookup table (hash pickers).
-`)
+`+marks)
 	return err
 }
 
@@ -137,19 +145,37 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(rep)
 }
 
-// WriteCSV writes one row per algorithm with the summary's columns, in
-// plain numbers (milliseconds, fractions).
+// WriteCSV writes one row per algorithm: for every metric its mean, the
+// half-width of its 95% interval, and how it compares with the best
+// ("best", "tie", "worse", or empty), in plain numbers (milliseconds,
+// fractions). A mean that is a lower bound has "at_least" there.
 func (rep *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	head := []string{"scenario", "seed"}
-	for _, c := range columns {
-		head = append(head, c.name)
+	head := []string{"scenario", "seed", "runs", "algorithm"}
+	for _, m := range Metrics {
+		head = append(head, m.Name, m.Name+"_ci95", m.Name+"_vs_best")
 	}
 	_ = cw.Write(head)
-	for _, r := range rep.Results {
-		row := []string{rep.Scenario, strconv.FormatUint(rep.Seed, 10)}
-		for _, c := range columns {
-			row = append(row, c.csv(r))
+	for _, s := range rep.Summary {
+		row := []string{rep.Scenario, strconv.FormatUint(rep.Seed, 10), strconv.Itoa(rep.Runs), s.Algorithm}
+		for _, m := range Metrics {
+			e := s.Metrics[m.Name]
+			if e == nil {
+				row = append(row, "", "", "")
+				continue
+			}
+			vs := ""
+			switch {
+			case e.AtLeast:
+				vs = "at_least"
+			case e.Best:
+				vs = "best"
+			case e.Tie:
+				vs = "tie"
+			case m.Better != 0 && rep.Runs > 1:
+				vs = "worse"
+			}
+			row = append(row, raw(e.Mean), raw(e.CI95), vs)
 		}
 		_ = cw.Write(row)
 	}
@@ -162,13 +188,13 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 func (rep *Report) WriteWindowsCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"algorithm", "start_s", "requests", "succeeded", "failed", "mean_ms", "p99_ms", "pods",
-		"request_peak_to_mean", "request_cv", "inflight_peak_to_mean", "agreement"})
+		"request_peak_to_mean", "request_cv", "inflight_peak_to_mean", "agreement", "offered_per_s", "capacity_per_s"})
 	for _, r := range rep.Results {
 		for _, win := range r.Windows {
-			_ = cw.Write([]string{r.Algorithm, raw(win.Start.Std().Seconds()), strconv.FormatInt(win.Requests, 10),
+			_ = cw.Write([]string{r.Algorithm, seconds(win.Start), strconv.FormatInt(win.Requests, 10),
 				strconv.FormatInt(win.Succeeded, 10), strconv.FormatInt(win.Failed, 10), ms(win.Mean), ms(win.P99),
 				strconv.Itoa(win.Pods), raw(win.RequestSkew.PeakToMean), raw(win.RequestSkew.CV),
-				raw(win.InFlightSkew.PeakToMean), opt(win.Agreement, raw)})
+				raw(win.InFlightSkew.PeakToMean), opt(win.Agreement, raw), raw(win.Offered), raw(win.Capacity)})
 		}
 	}
 	cw.Flush()
@@ -181,7 +207,7 @@ func (rep *Report) WriteEventsCSV(w io.Writer) error {
 	_ = cw.Write([]string{"algorithm", "at_s", "proxy", "endpoints", "keys_moved", "optimum", "sessions_moved"})
 	for _, r := range rep.Results {
 		for _, e := range r.Events {
-			_ = cw.Write([]string{r.Algorithm, raw(e.At.Std().Seconds()), strconv.Itoa(e.Proxy), strconv.Itoa(e.Endpoints),
+			_ = cw.Write([]string{r.Algorithm, seconds(e.At), strconv.Itoa(e.Proxy), strconv.Itoa(e.Endpoints),
 				raw(e.KeysMoved), raw(e.Optimum), opt(e.SessionsMoved, raw)})
 		}
 	}

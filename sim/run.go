@@ -117,13 +117,21 @@ type run struct {
 
 // Run runs the scenario once with one algorithm and returns its result.
 func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
-	if err := sc.prepare(); err != nil {
+	if _, err := sc.prepare(); err != nil {
 		return nil, err
 	}
+	if err := sc.work(1).check(opts.MaxWork); err != nil {
+		return nil, err
+	}
+	return run1(&sc, alg, opts)
+}
+
+// run1 runs a prepared scenario once.
+func run1(sc *Scenario, alg Algorithm, opts Options) (*Result, error) {
 	if opts.DisruptionKeys <= 0 {
 		opts.DisruptionKeys = 4096
 	}
-	r, err := newRun(&sc, alg, opts)
+	r, err := newRun(sc, alg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +139,11 @@ func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	return r.m.result(r), nil
+	res := r.m.result(r)
+	if opts.Progress != nil {
+		opts.Progress(1)
+	}
+	return res, nil
 }
 
 // Stream identifiers of the run's generators (PCG's second seed word).
@@ -240,7 +252,7 @@ func (r *run) loop() {
 		}
 		r.events++
 		if r.opts.Progress != nil && (r.now >= r.nextReport || r.events&4095 == 0 && time.Since(r.wallReport) > 100*time.Millisecond) {
-			r.opts.Progress(r.alg.Name, min(float64(r.now)/float64(end), 1))
+			r.opts.Progress(min(float64(r.now)/float64(end), 1))
 			r.nextReport = r.now + end/100
 			r.wallReport = time.Now()
 		}

@@ -23,7 +23,8 @@ type Scenario struct {
 	Name string `yaml:"name" json:"name"`
 	// Description says what the scenario shows.
 	Description string `yaml:"description" json:"description,omitempty"`
-	// Seed seeds every random draw of the run. Zero means 1.
+	// Seed seeds every random draw of the run; zero is a seed like any
+	// other.
 	Seed uint64 `yaml:"seed" json:"seed"`
 	// Duration is how much virtual time the run covers. Required.
 	Duration Duration `yaml:"duration" json:"duration"`

@@ -11,7 +11,8 @@
 //	lbsim scenarios rolling-update # one of them as YAML, to copy and edit
 //	lbsim algorithms               # the algorithms
 //
-// Flags: --algorithms, --seed, --format table|json|csv, --out DIR.
+// Flags: --algorithms, --runs, --seed, --format table|json|csv, --out DIR,
+// --max-work. Every usage error exits with status 2, any other error with 1.
 package main
 
 import (
@@ -43,16 +44,22 @@ func (e usageError) Unwrap() error { return e.error }
 // flags are the options every run shares.
 type flags struct {
 	algorithms []string
+	runs       int
 	seed       uint64
 	format     string
 	out        string
 	noCost     bool
 	progress   string
+	maxWork    float64
 	// replay only
 	rate     float64
 	proxies  int
 	duration string
 }
+
+// defaultRuns is the replications lbsim makes unless told otherwise:
+// enough for 95% intervals a reader can use.
+const defaultRuns = 5
 
 func newRoot() *cobra.Command {
 	f := &flags{}
@@ -64,7 +71,12 @@ for each load-balancing algorithm, driving lbkit's real pickers, and prints how
 each spreads load, how many keys and sessions it remaps when pods change, its
 request latency and its pick cost. With no arguments it runs the default
 scenario, "` + sim.DefaultScenario + `".`,
-		Args:          cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q: the commands are run, replay, scenarios and algorithms (see 'lbsim --help')", args[0])}
+			}
+			return nil
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,7 +96,9 @@ scenario, "` + sim.DefaultScenario + `".`,
 func addRunFlags(cmd *cobra.Command, f *flags) {
 	fl := cmd.PersistentFlags()
 	fl.StringSliceVarP(&f.algorithms, "algorithms", "a", nil, "algorithms to compare, comma-separated (default: the scenario's, or all; see 'lbsim algorithms')")
-	fl.Uint64Var(&f.seed, "seed", 0, "random seed (default: the scenario's)")
+	fl.IntVarP(&f.runs, "runs", "n", defaultRuns, "replications of every algorithm, on seeds derived from the scenario's; figures are means with 95% intervals")
+	fl.Uint64Var(&f.seed, "seed", 0, "random seed (default: the scenario's); 0 is a seed like any other")
+	fl.Float64Var(&f.maxWork, "max-work", sim.DefaultMaxWork, "refuse a run whose estimated work is above this many simulated requests' worth")
 	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json or csv")
 	fl.StringVarP(&f.out, "out", "o", "", "also write report.json, report.txt, summary.csv, windows.csv, events.csv and plots (SVG and PNG) into this directory")
 	fl.BoolVar(&f.noCost, "no-pick-cost", false, "do not time picks (the output is then byte-identical for the same seed)")
@@ -125,7 +139,7 @@ is read as it is.`,
   lbsim replay web.json --rate 2000 --proxies 5`,
 		Args: exactArgs(1, "a trace file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := replayScenario(args[0], f, cmd.Flags().Changed("rate"))
+			sc, err := replayScenario(args[0], f, cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -142,7 +156,12 @@ func newScenariosCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "scenarios [NAME]",
 		Short: "List the built-in scenarios, or print one as YAML",
-		Args:  cobra.MaximumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("want at most one scenario name, got %d arguments", len(args))}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			if len(args) == 1 {
@@ -174,7 +193,7 @@ func newAlgorithmsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "algorithms",
 		Short: "List the algorithms lbsim compares",
-		Args:  cobra.NoArgs,
+		Args:  exactArgs(0, "no arguments"),
 		Run: func(cmd *cobra.Command, _ []string) {
 			for _, a := range sim.Algorithms() {
 				kind := "load"

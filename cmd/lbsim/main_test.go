@@ -45,12 +45,57 @@ func TestRunFormats(t *testing.T) {
 	require.Len(t, rep.Results, 2)
 	assert.Greater(t, rep.Results[0].Latency.P99, rep.Results[1].Latency.P99, "bounded loads cut the hot key's tail")
 
-	out, _, err = lbsim(t, "run", "steady", "-a", "random", "-f", "csv")
+	out, _, err = lbsim(t, "run", "steady", "-a", "random,maglev", "-f", "csv", "--runs", "3")
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 2)
-	assert.True(t, strings.HasPrefix(lines[0], "scenario,seed,algorithm,requests"))
-	assert.True(t, strings.HasPrefix(lines[1], "steady,1,random,"))
+	require.Len(t, lines, 3)
+	assert.True(t, strings.HasPrefix(lines[0], "scenario,seed,runs,algorithm,requests,requests_ci95,requests_vs_best,failed_fraction,"))
+	assert.True(t, strings.HasPrefix(lines[1], "steady,1,3,random,"))
+	assert.Contains(t, lines[0], "p99_ms,p99_ms_ci95,p99_ms_vs_best")
+}
+
+// --runs replicates every algorithm; the JSON carries each figure's mean,
+// interval and per-run values, and the table shows the intervals.
+func TestRunsIntervals(t *testing.T) {
+	out, _, err := lbsim(t, "run", "steady", "-a", "random,least-request", "--runs", "4", "-f", "json", "--no-pick-cost")
+	require.NoError(t, err)
+	var rep sim.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, 4, rep.Runs)
+	require.Len(t, rep.Seeds, 4)
+	require.Len(t, rep.Summary, 2)
+	for _, s := range rep.Summary {
+		p99 := s.Metrics["p99_ms"]
+		require.NotNil(t, p99, s.Algorithm)
+		assert.Len(t, p99.Values, 4)
+		assert.Positive(t, p99.CI95, s.Algorithm)
+	}
+	assert.True(t, rep.Summary[1].Metrics["p99_ms"].Best, "least request beats random's tail")
+
+	out, _, err = lbsim(t, "run", "steady", "-a", "random,least-request", "--runs", "4", "--no-pick-cost")
+	require.NoError(t, err)
+	assert.Contains(t, out, "4 runs from seed 1")
+	assert.Regexp(t, `least-request .* \d+\.\d ±\d+\.\d \*`, out)
+
+	// One run says it has no interval.
+	out, _, err = lbsim(t, "run", "steady", "-a", "random", "--runs", "1", "--no-pick-cost")
+	require.NoError(t, err)
+	assert.Contains(t, out, "NOTE one run")
+}
+
+// A seed of 0 is a seed: it is used, not replaced by the scenario's.
+func TestSeedZero(t *testing.T) {
+	run := func(args ...string) sim.Report {
+		out, _, err := lbsim(t, append([]string{"run", "steady", "-a", "random", "--runs", "1", "-f", "json", "--no-pick-cost"}, args...)...)
+		require.NoError(t, err)
+		var rep sim.Report
+		require.NoError(t, json.Unmarshal([]byte(out), &rep))
+		return rep
+	}
+	zero, def := run("--seed", "0"), run()
+	assert.Equal(t, uint64(0), zero.Seed)
+	assert.Equal(t, uint64(1), def.Seed)
+	assert.NotEqual(t, zero.Results[0].Requests, def.Results[0].Requests)
 }
 
 func TestOutDir(t *testing.T) {
@@ -109,6 +154,10 @@ func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("name: x\nduration: 10s\ndeployment:\n  replicas: 3\nworkload:\n  rate: 5\n  burst: 9\n"), 0o644))
+	file := filepath.Join(dir, "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	huge := filepath.Join(dir, "huge.yaml")
+	require.NoError(t, os.WriteFile(huge, []byte("name: x\nduration: 60s\ndeployment:\n  replicas: 3\nworkload:\n  rate: 1e8\n"), 0o644))
 	cases := []struct {
 		args  []string
 		want  string
@@ -122,6 +171,18 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", bad}, `bad.yaml: sim: invalid scenario: line 7: unknown field "burst"`, false},
 		{[]string{"replay", filepath.Join(dir, "missing.csv")}, "no such file", false},
 		{[]string{"scenarios", "nope"}, `unknown scenario "nope"`, true},
+		{[]string{"bogus"}, `unknown command "bogus"`, true},
+		{[]string{"--runs", "0"}, "--runs 0: want 1 to 1000", true},
+		{[]string{"--runs", "many"}, `invalid argument "many"`, true},
+		{[]string{"--seed", "-1"}, `invalid argument "-1"`, true},
+		{[]string{"-a", "maglev,maglev"}, `algorithm "maglev" is named twice`, true},
+		{[]string{"replay", "x.csv", "--proxies", "0"}, "--proxies 0: want 1 to 1000", true},
+		{[]string{"replay", "x.csv", "--rate", "-3"}, "--rate -3: want a positive number", true},
+		{[]string{"replay", "x.csv", "--duration", "soon"}, "--duration", true},
+		{[]string{"--out", file}, "--out " + file, true},
+		{[]string{"--max-work", "1000"}, "run too big: about", true},
+		{[]string{"run", huge}, "run too big", true},
+		{[]string{"algorithms", "extra"}, "want no arguments", true},
 	}
 	for _, tc := range cases {
 		_, _, err := lbsim(t, tc.args...)

@@ -7,12 +7,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/lbkit/lbkit/sim"
@@ -36,7 +38,24 @@ func loadScenario(arg string) (sim.Scenario, error) {
 // scenario's pods, proxies and workload shape. Without --rate, the rate
 // is 60% of what the trace's largest ready set can serve, so that a trace
 // of any size runs at a realistic load.
-func replayScenario(path string, f *flags, rateSet bool) (sim.Scenario, error) {
+func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, error) {
+	if f.proxies < 1 || f.proxies > 1000 {
+		return sim.Scenario{}, usageError{fmt.Errorf("--proxies %d: want 1 to 1000 proxies", f.proxies)}
+	}
+	if set.Changed("rate") && !(f.rate > 0 && f.rate <= 1e8) {
+		return sim.Scenario{}, usageError{fmt.Errorf("--rate %g: want a positive number of requests a second, at most 1e8", f.rate)}
+	}
+	var dur time.Duration
+	if f.duration != "" {
+		d, err := sim.ParseDuration(f.duration)
+		if err != nil || d <= 0 {
+			if err == nil {
+				err = errors.New("must be positive")
+			}
+			return sim.Scenario{}, usageError{fmt.Errorf("--duration: %w", err)}
+		}
+		dur = d
+	}
 	events, err := sim.ReadTrace(path)
 	if err != nil {
 		return sim.Scenario{}, err
@@ -46,7 +65,7 @@ func replayScenario(path string, f *flags, rateSet bool) (sim.Scenario, error) {
 		return sim.Scenario{}, err
 	}
 	rate := f.rate
-	if !rateSet {
+	if !set.Changed("rate") {
 		t := sc.Deployment.Template
 		perPod := float64(max(t.Workers, 1)) / t.ServiceTime.Mean.Std().Seconds()
 		rate = max(math.Round(0.6*float64(peakReady(events))*perPod), 1)
@@ -59,12 +78,8 @@ func replayScenario(path string, f *flags, rateSet bool) (sim.Scenario, error) {
 	sc.Workload.Rate = rate
 	sc.Proxies.Replicas = f.proxies
 	sc.Duration = sim.Duration(events[len(events)-1].At + 30*time.Second)
-	if f.duration != "" {
-		d, err := sim.ParseDuration(f.duration)
-		if err != nil {
-			return sim.Scenario{}, usageError{fmt.Errorf("--duration: %w", err)}
-		}
-		sc.Duration = sim.Duration(d)
+	if dur > 0 {
+		sc.Duration = sim.Duration(dur)
 	}
 	sc.Window = 0
 	return sc, nil
@@ -87,12 +102,19 @@ func peakReady(events []trace.Event) int {
 	return peak
 }
 
-// execute applies the flags to sc, runs it and writes the report.
+// execute applies the flags to sc, runs it and writes the report. Every
+// flag is checked, and --out made ready, before anything runs.
 func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	switch f.format {
 	case "table", "json", "csv":
 	default:
 		return usageError{fmt.Errorf("--format %q: want table, json or csv", f.format)}
+	}
+	if f.runs < 1 || f.runs > sim.MaxRuns {
+		return usageError{fmt.Errorf("--runs %d: want 1 to %d replications", f.runs, sim.MaxRuns)}
+	}
+	if !(f.maxWork > 0) || math.IsInf(f.maxWork, 0) {
+		return usageError{fmt.Errorf("--max-work %g: want a positive number", f.maxWork)}
 	}
 	if len(f.algorithms) > 0 {
 		if _, err := sim.SelectAlgorithms(f.algorithms); err != nil {
@@ -100,13 +122,26 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 		}
 		sc.Algorithms = f.algorithms
 	}
-	if f.seed != 0 {
+	if cmd.Flags().Changed("seed") {
 		sc.Seed = f.seed
 	}
-	opts := sim.Options{PickCost: !f.noCost}
 	bar, err := newProgress(f.progress, cmd.ErrOrStderr())
 	if err != nil {
 		return err
+	}
+	if f.out != "" {
+		if err := prepareOut(f.out); err != nil {
+			return usageError{fmt.Errorf("--out %s: %w", f.out, err)}
+		}
+	}
+	opts := sim.Options{PickCost: !f.noCost, Runs: f.runs, MaxWork: f.maxWork}
+	work, err := sim.EstimateWork(sc, opts)
+	if err != nil {
+		return err
+	}
+	if t := work.Time(runtime.GOMAXPROCS(0)); t > 10*time.Second {
+		fmt.Fprintf(cmd.ErrOrStderr(), "lbsim: about %.3g simulated requests' worth over %d runs (%s): some %v\n",
+			work.Total(), work.Runs, strings.Join(work.Parts, ", "), t.Round(time.Second))
 	}
 	if bar != nil {
 		opts.Progress = bar.update
@@ -114,6 +149,9 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	rep, err := sim.Compare(sc, opts)
 	if bar != nil {
 		bar.finish()
+	}
+	if errors.Is(err, sim.ErrTooBig) {
+		return usageError{err}
 	}
 	if err != nil {
 		return err
@@ -139,11 +177,23 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	return nil
 }
 
-// writeOut writes every form of the report and the plots into dir.
-func writeOut(dir string, rep *sim.Report) error {
+// prepareOut makes dir and checks that files can be written in it, so
+// that a bad --out fails before the run, not after.
+func prepareOut(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	f, err := os.CreateTemp(dir, ".lbsim-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// writeOut writes every form of the report and the plots into dir.
+func writeOut(dir string, rep *sim.Report) error {
 	files := []struct {
 		name  string
 		write func(io.Writer) error
@@ -174,13 +224,12 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-// progress draws one bar for all the algorithms' runs, shown only once a
-// run has taken a second, so short runs print nothing extra.
+// progress draws one bar for all the runs, shown only once the work has
+// taken a second, so short runs print nothing extra.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
 	start time.Time
-	done  map[string]float64
 	bar   *progressbar.ProgressBar
 }
 
@@ -197,13 +246,13 @@ func newProgress(mode string, w io.Writer) (*progress, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--progress %q: want auto, always or never", mode)}
 	}
-	return &progress{w: w, start: time.Now(), done: map[string]float64{}}, nil
+	return &progress{w: w, start: time.Now()}, nil
 }
 
-func (p *progress) update(alg string, frac float64) {
+// update sets the bar to the fraction of the whole work done.
+func (p *progress) update(done float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done[alg] = frac
 	if p.bar == nil {
 		if time.Since(p.start) < time.Second {
 			return
@@ -216,11 +265,7 @@ func (p *progress) update(alg string, frac float64) {
 			progressbar.OptionThrottle(100*time.Millisecond),
 		)
 	}
-	var sum float64
-	for _, d := range p.done {
-		sum += d
-	}
-	_ = p.bar.Set(int(1000 * sum / float64(max(len(p.done), 1))))
+	_ = p.bar.Set(int(1000 * done))
 }
 
 func (p *progress) finish() {
