@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -104,7 +105,7 @@ func ReadTrace(path string) ([]trace.Event, error) {
 func ParseScenario(name string, data []byte) (Scenario, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err))
+		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err, nil))
 	}
 	if root.Kind == 0 {
 		return Scenario{}, fmt.Errorf("%s: %w: the file is empty", name, ErrScenario)
@@ -113,7 +114,14 @@ func ParseScenario(name string, data []byte) (Scenario, error) {
 	dec.KnownFields(true)
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
-		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err))
+		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err, &root))
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return Scenario{}, fmt.Errorf("%s: %w: line %d: a second YAML document; a scenario file holds one scenario", name, ErrScenario, max(next.Line, 1))
+	case !errors.Is(err, io.EOF):
+		return Scenario{}, fmt.Errorf("%s: %w: %s", name, ErrScenario, yamlMessage(err, nil))
 	}
 	if err := sc.check(name, &root); err != nil {
 		return Scenario{}, err
@@ -151,12 +159,13 @@ func (sc Scenario) check(name string, root *yaml.Node) error {
 var (
 	yamlLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 	yamlUnknown = regexp.MustCompile(`field (\S+) not found in type \S+`)
-	yamlType    = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into \\S+")
-	yamlKind    = regexp.MustCompile(`cannot unmarshal !!(\w+) into \S+`)
+	yamlType    = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
+	yamlKind    = regexp.MustCompile(`cannot unmarshal !!(\w+) into (\S+)`)
 )
 
-// yamlMessage rewrites yaml.v3's messages in the scenario's own words.
-func yamlMessage(err error) string {
+// yamlMessage rewrites yaml.v3's messages in the scenario's own words,
+// naming the field of a type error when root is given.
+func yamlMessage(err error, root *yaml.Node) string {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -165,15 +174,109 @@ func yamlMessage(err error) string {
 		msgs = []string{err.Error()}
 	}
 	for i, m := range msgs {
-		m = yamlUnknown.ReplaceAllString(m, "unknown field \"$1\"")
-		m = yamlType.ReplaceAllString(m, "wrong type for $2 (a $1)")
-		m = yamlKind.ReplaceAllString(m, "wrong type: a $1 is not what this field takes")
+		line := 0
 		if g := yamlLine.FindStringSubmatch(m); g != nil {
-			m = "line " + g[1] + ": " + m[len(g[0]):]
+			line, _ = strconv.Atoi(g[1])
+			m = m[len(g[0]):]
+		}
+		m = yamlUnknown.ReplaceAllString(m, "unknown field \"$1\"")
+		field := ""
+		if g := yamlType.FindStringSubmatch(m); g != nil {
+			field = pathAt(root, line, yaml.ScalarNode, g[2])
+			m = fmt.Sprintf("%q is %s, want %s", g[2], yamlKindName(g[1]), goTypeName(g[3]))
+		} else if g := yamlKind.FindStringSubmatch(m); g != nil {
+			kind := yaml.MappingNode
+			if g[1] == "seq" {
+				kind = yaml.SequenceNode
+			}
+			field = pathAt(root, line, kind, "")
+			m = fmt.Sprintf("%s, want %s", yamlKindName(g[1]), goTypeName(g[2]))
+		}
+		if field != "" {
+			m = field + ": " + m
+		}
+		if line > 0 {
+			m = "line " + strconv.Itoa(line) + ": " + m
 		}
 		msgs[i] = m
 	}
 	return strings.Join(msgs, "; ")
+}
+
+// yamlKindName names a YAML tag in words.
+func yamlKindName(tag string) string {
+	switch tag {
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	case "null":
+		return "null"
+	}
+	return "a " + tag
+}
+
+// goTypeName says in words what a field of Go type t takes.
+func goTypeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case t == "bool":
+		return "true or false"
+	case t == "string", t == "sim.IntOrPercent":
+		return "a string"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case t == "sim.Duration":
+		return "a duration such as 1.5s"
+	}
+	return "a mapping of its fields"
+}
+
+// pathAt returns the field path ("workload.rate", "churn[1].at") of the
+// innermost node of the given kind on the given line that reads value (a
+// scalar) or holds anything (a list or mapping); "" when there is none.
+func pathAt(root *yaml.Node, line int, kind yaml.Kind, value string) string {
+	if root == nil || line <= 0 {
+		return ""
+	}
+	best := ""
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if n.Line == line && path != "" && path[0] != '[' {
+			if n.Kind == kind && (kind != yaml.ScalarNode || n.Value == value) {
+				best = path
+			}
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				walk(n.Content[i+1], p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(root, "")
+	return best
 }
 
 // lineOf finds the line of a field path such as "churn[2].scale.replicas"
