@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lbkit/lbkit/sim/trace"
 )
 
 // An overloaded scenario, 2,000 req/s offered to pods that serve 500:
@@ -109,4 +111,66 @@ func TestSessionsOutliveFailures(t *testing.T) {
 	// all fail, but they are still offered: both algorithms see about the
 	// same number of requests.
 	assert.InEpsilon(t, rr.Requests, mg.Requests, 0.01)
+}
+
+// Valid input that would run without bound is refused, quickly, by the
+// work estimate, with a message that says what is too big.
+func TestWorkBounded(t *testing.T) {
+	base := func() Scenario {
+		return Scenario{Name: "big", Duration: Duration(90 * time.Second), Deployment: Deployment{Replicas: 50}, Workload: Workload{Rate: 1000}}
+	}
+	crashes := base()
+	crashes.Churn = []Churn{{Crashes: &CrashAction{MTBF: 1}}}
+	scale := base()
+	scale.Churn = []Churn{{Scale: &ScaleAction{Replicas: 100_000, Step: 1, Interval: 1}}}
+	rate := base()
+	rate.Workload.Rate = 1e8
+	century := base()
+	century.Deployment.Replicas = 0
+	century.TraceEvents = []trace.Event{
+		{At: 0, Kind: trace.Add, Endpoint: "a"}, {At: 0, Kind: trace.Ready, Endpoint: "a"},
+		{At: 876_576 * time.Hour, Kind: trace.Remove, Endpoint: "a"},
+	}
+	century.Duration = Duration(876_576*time.Hour + 30*time.Second)
+	flood := base()
+	flood.Workload.Rate = 90_000 // 50 pods serve 5,000 a second: the queues would hold millions
+	flood.Duration = Duration(300 * time.Second)
+	for _, tc := range []struct {
+		name string
+		sc   Scenario
+		want string
+	}{
+		{"crashes", crashes, "pod crashes (mtbf 1ns)"},
+		{"scale", scale, "scale steps over up to 100000 pods"},
+		{"rate", rate, "requests (1m30s at 1e+08 req/s)"},
+		{"century", century, "3 trace events over 876576h0m0s"},
+		{"flood", flood, "hold about 2.55e+07 requests in its queues"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Compare(tc.sc, Options{})
+			require.ErrorIs(t, err, ErrTooBig)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Less(t, time.Since(start), time.Second)
+		})
+	}
+}
+
+// The estimate is close to what a run does: within a factor of two of
+// the requests simulated, for the default scenario.
+func TestWorkEstimate(t *testing.T) {
+	sc, err := BuiltinScenario(DefaultScenario)
+	require.NoError(t, err)
+	sc.Algorithms = []string{"round-robin", "maglev"}
+	w, err := EstimateWork(sc, Options{Runs: 2})
+	require.NoError(t, err)
+	assert.Equal(t, 4, w.Runs)
+	rep, err := Compare(sc, Options{Runs: 2})
+	require.NoError(t, err)
+	var reqs float64
+	for _, s := range rep.Summary {
+		reqs += s.Metrics["requests"].Mean * 2
+	}
+	assert.InEpsilon(t, reqs, w.Requests, 0.1)
+	assert.Less(t, w.Total(), 2*reqs)
 }
