@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -173,4 +174,49 @@ func TestWorkEstimate(t *testing.T) {
 	}
 	assert.InEpsilon(t, reqs, w.Requests, 0.1)
 	assert.Less(t, w.Total(), 2*reqs)
+}
+
+// With RatePerEndpoint the offered rate follows the endpoint set, so the
+// load per pod stays where it was set while a trace grows and shrinks the
+// set; TraceSpeed plays the trace faster.
+func TestRateFollowsEndpoints(t *testing.T) {
+	var events []trace.Event
+	add := func(at time.Duration, n int, kind trace.Kind) {
+		for i := range n {
+			if kind == trace.Ready {
+				events = append(events, trace.Event{At: at, Kind: trace.Add, Endpoint: fmt.Sprintf("p%d", i)})
+			}
+			events = append(events, trace.Event{At: at, Kind: kind, Endpoint: fmt.Sprintf("p%d", i)})
+		}
+	}
+	add(0, 4, trace.Ready)
+	events = append(events, trace.Event{At: 100 * time.Second, Kind: trace.Add, Endpoint: "q"}, trace.Event{At: 100 * time.Second, Kind: trace.Ready, Endpoint: "q"})
+	add(200*time.Second, 2, trace.Remove)
+	sc := Scenario{
+		Name: "follow", Duration: Duration(30 * time.Second), Window: Duration(time.Second),
+		TraceEvents: events, TraceSpeed: 10,
+		Workload: Workload{RatePerEndpoint: 40},
+	}
+	sc.Deployment.Template.ServiceTime = Exp(10 * time.Millisecond)
+	r, err := Run(sc, mustAlg(t, "least-request"), Options{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, r.Changes, "both changes fall within 30s at ten times the speed")
+	assert.Equal(t, 3, r.MinEndpoints)
+	assert.Equal(t, 5, r.MaxEndpoints)
+	assert.Zero(t, r.Overloaded)
+	assert.InDelta(t, 0.4, r.Load, 0.03)
+	// 4 pods for 10s, 5 for 10s, 3 for 10s, at 40 req/s each.
+	assert.InEpsilon(t, 40*(4*10+5*10+3*10), r.Requests, 0.05)
+}
+
+// The offered requests of a stepped rate are integrated exactly, over any
+// span.
+func TestWorkloadIntegral(t *testing.T) {
+	w := Workload{Rate: 100, Steps: []RateStep{{At: Duration(10 * time.Second), Rate: 300}, {At: Duration(20 * time.Second), Rate: 0}}}
+	s := time.Second
+	assert.InDelta(t, 1000, w.integral(0, 10*s), 1e-9)
+	assert.InDelta(t, 500+1500, w.integral(5*s, 15*s), 1e-9)
+	assert.InDelta(t, 4000, w.integral(0, 60*s), 1e-9)
+	assert.InDelta(t, 0, w.integral(25*s, 60*s), 1e-9)
+	assert.InDelta(t, 40, w.expected(60*s, 0)/100, 1e-9)
 }

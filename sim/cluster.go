@@ -57,11 +57,17 @@ func (r *run) setInSet(pi int32, in bool) {
 	if p.inSet == in {
 		return
 	}
+	r.m.capacityChange(r.now, r.capNow, r.setSize)
 	p.inSet = in
+	c := p.capacity(r.services[p.service].mean)
 	if in {
 		p.setSince = r.now
+		r.capNow += c
+		r.setSize++
 	} else {
 		p.readyFor += r.now - p.setSince
+		r.capNow = max(r.capNow-c, 0)
+		r.setSize--
 	}
 	r.dirty = true
 }
@@ -148,6 +154,7 @@ func (r *run) publish() {
 	v := int32(r.versions.add(r.endpointSet()))
 	r.m.changes++
 	n := len(r.versions.get(int(v)))
+	r.followSet(n)
 	if r.m.changes == 1 || n < r.m.minSet {
 		r.m.minSet = n
 	}

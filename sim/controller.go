@@ -32,7 +32,8 @@ type action struct {
 func (r *run) planChurn() ([]action, error) {
 	var acts []action
 	for _, ev := range r.sc.TraceEvents {
-		acts = append(acts, action{at: ev.At, kind: actTrace, event: ev})
+		at := time.Duration(float64(ev.At) / r.sc.TraceSpeed)
+		acts = append(acts, action{at: at, kind: actTrace, event: ev})
 	}
 	replicas := r.desired
 	for i := range r.sc.Churn {

@@ -22,8 +22,7 @@ const (
 // metrics collects a run's measurements in memory bounded by the number
 // of windows, pods and updates, never by the number of requests.
 type metrics struct {
-	window      time.Duration
-	sampleEvery time.Duration
+	window time.Duration
 
 	arrivals, succeeded int64
 	retries             int64
@@ -40,8 +39,12 @@ type metrics struct {
 	timingVersion                                   int             // the endpoint version timing was built for
 	winLatSum                                       time.Duration
 
-	// in-flight skew over samples, for the run and the current window
-	inflight, winInflight skewAcc
+	// in-flight skew over windows
+	inflight skewAcc
+	// the time integrals of the endpoint set's capacity and size in the
+	// window
+	capArea, sizeArea float64
+	capAt             time.Duration
 
 	// disruption, summed over proxy updates (consistent algorithms)
 	keys       []uint64 // sampled key hashes
@@ -92,7 +95,6 @@ func newMetrics(r *run, rng *rand.Rand) *metrics {
 		lat:      hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
 		winLat:   hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3),
 	}
-	m.sampleEvery = max(m.window/10, time.Millisecond)
 	if r.alg.Consistent {
 		// The whole key space when it is small enough, else a sample.
 		n := min(r.opts.DisruptionKeys, r.keys.count)
@@ -150,18 +152,12 @@ func (m *metrics) fail(reason string) {
 	m.winFailed++
 }
 
-// sample measures how evenly the pods in the endpoint set hold requests.
-func (m *metrics) sample(r *run) {
-	var loads []float64
-	for i := range r.pods {
-		if p := &r.pods[i]; p.inSet {
-			loads = append(loads, float64(p.load())/float64(p.weight))
-		}
-	}
-	if s, ok := skewOf(loads); ok {
-		m.inflight.add(s)
-		m.winInflight.add(s)
-	}
+// capacityChange brings the integrals of the set's capacity and size,
+// which were c and n until now, up to date: call it before they change.
+func (m *metrics) capacityChange(now time.Duration, c float64, n int) {
+	m.capArea += c * float64(now-m.capAt)
+	m.sizeArea += float64(n) * float64(now-m.capAt)
+	m.capAt = now
 }
 
 // skewOf returns peak-to-mean, CV and Jain's index of xs; ok is false
@@ -303,25 +299,38 @@ func (m *metrics) closeWindow(r *run) {
 		w.Mean = Duration(m.winLatSum / time.Duration(n))
 		w.P99 = Duration(time.Duration(m.winLat.ValueAtQuantile(99)) * time.Microsecond)
 	}
-	var loads []float64
+	// Requests and requests held (time-averaged over the window), per
+	// unit of weight, of the pods in the set for the whole window.
+	var loads, held []float64
+	span := r.now - m.winStart
 	for i := range r.pods {
 		p := &r.pods[i]
-		if p.inSet {
-			w.Capacity += float64(p.workers) * p.speed / (r.services[p.service].mean / float64(time.Second))
-		}
-		if p.inSet && p.setSince <= m.winStart {
+		p.touch(r.now)
+		if p.inSet && p.setSince <= m.winStart && span > 0 {
 			loads = append(loads, float64(p.winRequests)/float64(p.weight))
+			held = append(held, p.loadArea/float64(span)/float64(p.weight))
 		}
 		p.winRequests = 0
+		p.loadArea = 0
 	}
-	if span := (r.now - m.winStart).Seconds(); span > 0 {
-		w.Offered = float64(w.Requests) / span
+	m.capacityChange(r.now, r.capNow, r.setSize)
+	if span > 0 {
+		w.Capacity = m.capArea / float64(span)
+		if pe := r.sc.Workload.RatePerEndpoint; pe > 0 {
+			w.Offered = pe * m.sizeArea / float64(span)
+		} else {
+			w.Offered = r.sc.Workload.integral(m.winStart, r.now) / span.Seconds()
+		}
 	}
+	m.capArea, m.sizeArea = 0, 0
 	w.Pods = len(loads)
 	if s, ok := skewOf(loads); ok {
 		w.RequestSkew = s
 	}
-	w.InFlightSkew = m.winInflight.mean()
+	if s, ok := skewOf(held); ok {
+		w.InFlightSkew = s
+		m.inflight.add(s)
+	}
 	if a, ok := m.agreement(r); ok {
 		w.Agreement = &a
 	}
@@ -334,7 +343,6 @@ func (m *metrics) closeWindow(r *run) {
 	m.winFailed = 0
 	m.winLat.Reset()
 	m.winLatSum = 0
-	m.winInflight = skewAcc{}
 }
 
 // finish closes the last, partial window and the pods' ready time.

@@ -105,8 +105,22 @@ func (s *Scenario) normalize() error {
 		return err
 	}
 
+	if s.TraceSpeed == 0 {
+		s.TraceSpeed = 1
+	}
+	if bad(s.TraceSpeed) || s.TraceSpeed < 1e-3 || s.TraceSpeed > 1e9 {
+		return fieldErr("traceSpeed", "must be between 0.001 and 1e9, got %v", s.TraceSpeed)
+	}
 	w := &s.Workload
-	if bad(w.Rate) || w.Rate <= 0 || w.Rate > maxRate {
+	switch {
+	case w.RatePerEndpoint != 0:
+		if bad(w.RatePerEndpoint) || w.RatePerEndpoint < 0 || w.RatePerEndpoint > maxRate/maxPods {
+			return fieldErr("workload.ratePerEndpoint", "must be a positive number of requests a second up to %g, got %v", maxRate/maxPods, w.RatePerEndpoint)
+		}
+		if w.Rate != 0 || len(w.Steps) > 0 {
+			return fieldErr("workload.ratePerEndpoint", "replaces rate and steps: set one or the other")
+		}
+	case bad(w.Rate) || w.Rate <= 0 || w.Rate > maxRate:
 		return fieldErr("workload.rate", "must be a positive number of requests a second up to %g, got %v", maxRate, w.Rate)
 	}
 	for i, st := range w.Steps {
@@ -118,9 +132,9 @@ func (s *Scenario) normalize() error {
 			return fieldErr(p+".at", "steps must be in time order (%v comes after %v)", st.At, w.Steps[i-1].At)
 		}
 	}
-	if n := w.expected(s.Duration.Std()); n < 1 {
-		return fieldErr("workload", "starts %.3g arrivals on average in %v (rate %g a second, sessions of %g requests): the run would offer almost nothing; raise the rate, shorten the sessions or lengthen the run",
-			n, s.Duration, w.Rate, max(w.Sessions.Requests, 1))
+	if n := w.expected(s.Duration.Std(), s.meanEndpoints()); n < 1 && (!replay || len(s.TraceEvents) > 0) {
+		return fieldErr("workload", "starts %.3g arrivals on average in %v (%s, sessions of %g requests): the run would offer almost nothing; raise the rate, shorten the sessions or lengthen the run",
+			n, s.Duration, rateText(w), max(w.Sessions.Requests, 1))
 	}
 	if w.Keys.Count == 0 {
 		w.Keys.Count = 100_000
@@ -169,24 +183,45 @@ func (s *Scenario) normalize() error {
 	return s.normalizeChurn()
 }
 
-// expected returns the mean number of arrivals (lone requests or
-// sessions) the workload starts in d, rate steps included.
-func (w *Workload) expected(d time.Duration) float64 {
-	perArrival := max(w.Sessions.Requests, 1)
+// meanEndpoints estimates the mean size of the endpoint set: the
+// replicas, or a trace's time-weighted ready count.
+func (s *Scenario) meanEndpoints() float64 {
+	if len(s.TraceEvents) > 0 {
+		return traceStats(s.TraceEvents).mean
+	}
+	return float64(s.Deployment.Replicas)
+}
+
+// integral returns the requests the rate and its steps offer from a to b
+// (RatePerEndpoint aside).
+func (w *Workload) integral(a, b time.Duration) float64 {
 	var n float64
 	at, rate := time.Duration(0), w.Rate
 	for _, st := range w.Steps {
-		next := min(st.At.Std(), d)
-		if next > at {
-			n += rate * (next - at).Seconds()
+		if next := st.At.Std(); next > at {
+			lo, hi := max(at, a), min(next, b)
+			if hi > lo {
+				n += rate * (hi - lo).Seconds()
+			}
 			at = next
 		}
 		rate = st.Rate
 	}
-	if d > at {
-		n += rate * (d - at).Seconds()
+	if lo := max(at, a); b > lo {
+		n += rate * (b - lo).Seconds()
 	}
-	return n / perArrival
+	return n
+}
+
+// expected returns the mean number of arrivals (lone requests or
+// sessions) the workload starts in d, rate steps included, with
+// endpoints in the set on average.
+func (w *Workload) expected(d time.Duration, endpoints float64) float64 {
+	perArrival := max(w.Sessions.Requests, 1)
+	if w.RatePerEndpoint > 0 {
+		return w.RatePerEndpoint * endpoints * d.Seconds() / perArrival
+	}
+	return w.integral(0, d) / perArrival
 }
 
 func (s *Scenario) normalizeTemplate() error {

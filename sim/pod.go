@@ -45,6 +45,8 @@ type pod struct {
 	head    int
 
 	// metrics
+	loadArea    float64       // requests held x ns, since the window began
+	loadAt      time.Duration // when loadArea was last brought up to date
 	winRequests int64         // requests received in the current window
 	requests    int64         // requests received in the whole run
 	readyFor    time.Duration // total time in the endpoint set
@@ -52,6 +54,18 @@ type pod struct {
 }
 
 func (p *pod) queued() int { return len(p.queue) - p.head }
+
+// touch brings the pod's time integral of requests held up to now; call
+// it before the number held changes.
+func (p *pod) touch(now time.Duration) {
+	p.loadArea += float64(p.load()) * float64(now-p.loadAt)
+	p.loadAt = now
+}
+
+// capacity is the requests a second the pod serves at its nominal speed.
+func (p *pod) capacity(mean float64) float64 {
+	return float64(p.workers) * p.speed / (mean / float64(time.Second))
+}
 
 func (p *pod) load() int { return p.busy + p.queued() }
 

@@ -11,7 +11,6 @@ const (
 	evProxyUpdate                  // proxy a applies endpoint version b
 	evPod                          // a pod's lifecycle step; a = pod, b = step, c = epoch
 	evController                   // a churn action or a controller step; a = action
-	evSample                       // sample in-flight load and agreement
 	evWindow                       // close a metrics window
 )
 

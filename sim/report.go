@@ -126,7 +126,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 failed: requests that failed (refused by a gone pod, killed in flight, queue full) or never finished.
 unfinished: requests still in flight when the drain after the run ended; '>=': a lower bound they make.
 req peak/mean, req CV: spread of each pod's request rate while in the endpoint set (1 and 0 are even).
-in-flight peak/mean: mean over samples of the busiest pod's requests held over the mean.
+in-flight peak/mean: the busiest pod's requests held (in service and queued, averaged over each window)
+  over the mean, averaged over windows.
 key moves: how many times a key changed pod over the run, on average (the fraction of the key space each
   endpoint update remapped, summed); x optimum: that over what a perfectly balanced algorithm must move.
 session moves: the same for live sessions. agreement: keys every proxy routes alike.

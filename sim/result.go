@@ -60,17 +60,19 @@ type Window struct {
 	Mean      Duration `json:"mean"`
 	P99       Duration `json:"p99"`
 	// Pods is the number of pods in the endpoint set for the whole window;
-	// RequestSkew is over their requests.
+	// RequestSkew is over their requests, InFlightSkew over the requests
+	// each held (in service and queued) averaged over the window's time.
 	Pods         int  `json:"pods"`
 	RequestSkew  Skew `json:"requestSkew"`
 	InFlightSkew Skew `json:"inFlightSkew"`
 	// Agreement is the fraction of keys that every proxy sends to the same
 	// pod at the window's end; nil for algorithms without key affinity.
 	Agreement *float64 `json:"agreement,omitempty"`
-	// Offered is the window's arrival rate, a second; Capacity the
-	// nominal rate the endpoint set at the window's end serves (workers x
-	// speed / mean service time, summed over its pods; warm-up not
-	// counted).
+	// Offered is the rate of requests the workload offers in the window,
+	// a second, as the model sets it (not the arrivals' count, which is
+	// noisy); Capacity the nominal rate the endpoint set serves (workers x
+	// speed / mean service time, summed over its pods, averaged over the
+	// window; warm-up not counted).
 	Offered  float64 `json:"offered"`
 	Capacity float64 `json:"capacity"`
 }
@@ -139,11 +141,12 @@ type Result struct {
 	// 99.99%), for plotting.
 	LatencyCDF []Quantile `json:"latencyCDF,omitempty"`
 	// RequestSkew is over each pod's request rate while it was in the
-	// endpoint set; InFlightSkew is the mean over samples of the pods'
-	// requests held (in service and queued).
+	// endpoint set; InFlightSkew is the mean over windows of the skew of
+	// the requests each pod held (in service and queued), averaged over the
+	// window's time, so it reads the same at low load as at high.
 	RequestSkew  Skew `json:"requestSkew"`
 	InFlightSkew Skew `json:"inFlightSkew"`
-	// PeakInFlight is the worst sampled in-flight peak-to-mean.
+	// PeakInFlight is the worst window's in-flight peak-to-mean.
 	PeakInFlight float64 `json:"peakInFlight"`
 	// Disruption and Agreement are nil for algorithms without key
 	// affinity.

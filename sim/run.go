@@ -77,6 +77,9 @@ type run struct {
 	arr     *rand.Rand // the workload's arrivals, keys and session lengths
 	reqSeed uint64     // seeds each request's own draws (reqDraws)
 	seq     uint64     // arrivals so far: the next one's number
+	// arrEpoch numbers the pending arrival; a change of rate draws a new
+	// one and voids the old (Workload.RatePerEndpoint).
+	arrEpoch int32
 
 	pods     []pod
 	byID     map[string]int32
@@ -96,6 +99,8 @@ type run struct {
 
 	versions versions
 	dirty    bool
+	capNow   float64 // the nominal capacity of the endpoint set, requests a second
+	setSize  int     // the pods in the endpoint set
 	proxies  []proxy
 
 	reqs      []request
@@ -120,7 +125,7 @@ func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
 	if _, err := sc.prepare(); err != nil {
 		return nil, err
 	}
-	if err := sc.work(1).check(opts.MaxWork); err != nil {
+	if err := sc.work(1).Check(opts.MaxWork); err != nil {
 		return nil, err
 	}
 	return run1(&sc, alg, opts)
@@ -223,7 +228,6 @@ func (r *run) loop() {
 		r.q.push(r.actions[i].at, evController, int32(i), 0, 0)
 	}
 	r.q.push(r.m.window, evWindow, 0, 0, 0)
-	r.q.push(r.m.sampleEvery, evSample, 0, 0, 0)
 	r.wallReport = time.Now()
 	ended := false
 	for r.q.len() > 0 && r.err == nil {
@@ -266,11 +270,11 @@ func (r *run) loop() {
 
 // handle carries out one event. Once the run has ended, only what lets
 // the requests in flight finish goes on: no arrivals, no session's next
-// request, no churn, no sampling.
+// request, no churn, no windows.
 func (r *run) handle(ev event, ended bool) {
 	switch ev.kind {
 	case evArrival:
-		if !ended {
+		if !ended && ev.a == r.arrEpoch {
 			r.arrive()
 		}
 	case evSessionNext:
@@ -288,11 +292,6 @@ func (r *run) handle(ev event, ended bool) {
 	case evController:
 		if !ended {
 			r.act(int(ev.a), ev.b)
-		}
-	case evSample:
-		if !ended {
-			r.m.sample(r)
-			r.q.push(r.now+r.m.sampleEvery, evSample, 0, 0, 0)
 		}
 	case evWindow:
 		if !ended {
@@ -318,9 +317,28 @@ func (r *run) bootstrap() {
 		r.setInSet(i, true)
 	}
 	r.dirty = false
-	r.versions.add(r.endpointSet())
+	set := r.endpointSet()
+	r.versions.add(set)
 	for i := range r.proxies {
 		r.applyUpdate(i, 0)
+	}
+	if pe := r.sc.Workload.RatePerEndpoint; pe > 0 {
+		r.rate = pe * float64(len(set))
+	}
+}
+
+// followSet sets the rate for an endpoint set of n when the rate follows
+// the set, and draws the next arrival at the new rate (the process is
+// memoryless, so the pending draw can be dropped).
+func (r *run) followSet(n int) {
+	pe := r.sc.Workload.RatePerEndpoint
+	if pe <= 0 || r.now >= r.sc.Duration.Std() {
+		return
+	}
+	if rate := pe * float64(n); rate != r.rate {
+		r.rate = rate
+		r.arrEpoch++
+		r.scheduleArrival()
 	}
 }
 
@@ -351,7 +369,7 @@ func (r *run) scheduleArrival() {
 		if gap == time.Duration(math.MaxInt64) {
 			return
 		}
-		r.q.push(at+gap, evArrival, 0, 0, 0)
+		r.q.push(at+gap, evArrival, r.arrEpoch, 0, 0)
 		return
 	}
 }
@@ -454,6 +472,7 @@ func (r *run) attempt(t try) {
 		ss.lastPod = pi
 	}
 	ri := r.newRequest(request{try: t, pod: pi, res: res, live: true})
+	p.touch(r.now)
 	if p.busy < p.workers {
 		r.serve(pi, ri)
 	} else {
@@ -508,6 +527,7 @@ func (r *run) complete(ri int32) {
 	q.res.Done(balancer.DoneInfo{Latency: lat, Now: r.unixNano()})
 	r.m.success(lat)
 	p := &r.pods[q.pod]
+	p.touch(r.now)
 	p.busy--
 	if p.queued() > 0 {
 		r.serve(q.pod, p.dequeue())
@@ -542,6 +562,7 @@ func (r *run) endSession(s int32) {
 // Each is retried, or counted failed, once the pod's state is settled.
 func (r *run) failAll(pi int32) {
 	p := &r.pods[pi]
+	p.touch(r.now)
 	var retry []try
 	for i := range r.reqs {
 		q := &r.reqs[i]

@@ -51,6 +51,9 @@ type Scenario struct {
 	// from Deployment.Template. A relative path is relative to the
 	// scenario file. Empty means none.
 	Trace string `yaml:"trace" json:"trace,omitempty"`
+	// TraceSpeed replays the trace this many times faster than it was
+	// recorded: 60 plays an hour in a minute. Zero means 1.
+	TraceSpeed float64 `yaml:"traceSpeed" json:"traceSpeed,omitempty"`
 	// TraceEvents are the trace's events, read by LoadScenario or set by
 	// the caller; when not empty they replace the Deployment's controller.
 	TraceEvents []trace.Event `yaml:"-" json:"-"`
@@ -118,8 +121,13 @@ type PodTemplate struct {
 // Workload is the traffic the proxies receive.
 type Workload struct {
 	// Rate is the mean request rate per second (Poisson arrivals).
-	// Required.
+	// Required unless RatePerEndpoint is set.
 	Rate float64 `yaml:"rate" json:"rate"`
+	// RatePerEndpoint, when above zero, makes the rate follow the endpoint
+	// set instead of Rate and Steps: this many requests a second for each
+	// endpoint in it, as when an autoscaler sizes the Deployment to its
+	// load, or a recorded trace's pod count follows its traffic.
+	RatePerEndpoint float64 `yaml:"ratePerEndpoint" json:"ratePerEndpoint,omitempty"`
 	// Steps change the rate at given times: a step, a burst and its end.
 	Steps []RateStep `yaml:"steps" json:"steps,omitempty"`
 	// Keys is the key space requests are hashed on.

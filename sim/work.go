@@ -77,7 +77,7 @@ type part struct {
 func (sc *Scenario) work(n int) Work {
 	d := sc.Duration.Std()
 	w := &sc.Workload
-	requests := w.expected(d) * max(w.Sessions.Requests, 1)
+	requests := w.expected(d, sc.meanEndpoints()) * max(w.Sessions.Requests, 1)
 
 	pods := float64(sc.Deployment.Replicas)
 	for _, c := range sc.Churn {
@@ -114,7 +114,7 @@ func (sc *Scenario) work(n int) Work {
 		}
 	}
 	if len(sc.TraceEvents) > 0 {
-		span := sc.TraceEvents[len(sc.TraceEvents)-1].At - sc.TraceEvents[0].At
+		span := time.Duration(float64(sc.TraceEvents[len(sc.TraceEvents)-1].At-sc.TraceEvents[0].At) / sc.TraceSpeed)
 		add(fmt.Sprintf("%d trace events over %v", len(sc.TraceEvents), span.Round(time.Second)),
 			float64(len(sc.TraceEvents))*float64(sc.Proxies.Replicas)*pods/10)
 	}
@@ -126,7 +126,7 @@ func (sc *Scenario) work(n int) Work {
 	runs := float64(n)
 	work := Work{Runs: n, Requests: requests * runs, Churn: churn * runs}
 	capacity := pods * float64(sc.Deployment.Template.Workers) / sc.Deployment.Template.ServiceTime.Mean.Std().Seconds()
-	if peak := peakRate(w); peak > capacity && sc.Deployment.Template.QueueLimit == 0 {
+	if peak := peakRate(w); peak > capacity && sc.Deployment.Template.QueueLimit == 0 && w.RatePerEndpoint == 0 {
 		work.Held = (peak - capacity) * d.Seconds()
 	}
 	for len(parts) > 0 {
@@ -144,9 +144,9 @@ func (sc *Scenario) work(n int) Work {
 	return work
 }
 
-// check refuses work above max (DefaultMaxWork when zero), or a run that
+// Check refuses work above max (DefaultMaxWork when zero), or a run that
 // would hold too many requests in memory, saying what is too big.
-func (w Work) check(maxWork float64) error {
+func (w Work) Check(maxWork float64) error {
 	if maxWork <= 0 {
 		maxWork = DefaultMaxWork
 	}
@@ -162,6 +162,9 @@ func (w Work) check(maxWork float64) error {
 }
 
 func rateText(w *Workload) string {
+	if w.RatePerEndpoint > 0 {
+		return fmt.Sprintf("%g req/s an endpoint", w.RatePerEndpoint)
+	}
 	if len(w.Steps) == 0 {
 		return fmt.Sprintf("%g req/s", w.Rate)
 	}
@@ -179,13 +182,18 @@ func peakRate(w *Workload) float64 {
 // traceInfo is what the work estimate and the default replay rate need
 // to know of a trace.
 type traceInfo struct {
-	peak int // the most endpoints ready at once
+	peak int     // the most endpoints ready at once
+	mean float64 // the time-weighted mean of the endpoints ready
 }
 
 func traceStats(events []trace.Event) traceInfo {
 	ready := map[string]bool{}
 	var info traceInfo
-	for _, ev := range events {
+	var area float64
+	for i, ev := range events {
+		if i > 0 {
+			area += float64(len(ready)) * (ev.At - events[i-1].At).Seconds()
+		}
 		switch ev.Kind {
 		case trace.Ready:
 			ready[ev.Endpoint] = true
@@ -193,6 +201,14 @@ func traceStats(events []trace.Event) traceInfo {
 			delete(ready, ev.Endpoint)
 		}
 		info.peak = max(info.peak, len(ready))
+	}
+	if len(events) == 0 {
+		return info
+	}
+	if span := (events[len(events)-1].At - events[0].At).Seconds(); span > 0 {
+		info.mean = area / span
+	} else {
+		info.mean = float64(len(ready))
 	}
 	return info
 }

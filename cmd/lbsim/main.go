@@ -53,6 +53,9 @@ type flags struct {
 	maxWork    float64
 	// replay only
 	rate     float64
+	load     float64
+	speed    float64
+	base     string
 	proxies  int
 	duration string
 }
@@ -128,15 +131,28 @@ func newReplayCmd(f *flags) *cobra.Command {
 		Use:   "replay TRACE",
 		Short: "Replay a recorded churn trace: CSV, or the output of kubectl get endpointslices -w -o json",
 		Long: `replay drives the proxies' endpoint sets from a recorded trace instead of a
-Deployment: every endpoint the trace adds becomes a pod (made from the default
-scenario's pod template), and every ready, unready and remove changes it.
+Deployment: every endpoint the trace adds becomes a pod, made from the pod
+template of a base scenario (--scenario: the default one, or any built-in name
+or YAML file, whose proxies, workload shape and drain are used too), and every
+ready, unready and remove changes it.
+
+Without --rate the traffic follows the trace: each ready pod is offered --load
+of what it can serve, so the rate grows and shrinks with the pods as it did
+when the trace was recorded (an autoscaler's pod count follows its load). A
+long trace can be played faster with --speed; a run too big to finish in
+reasonable time is refused, and says what makes it big.
+
+For full control, write a scenario file whose 'trace:' field names the trace
+(and 'traceSpeed:' its speed), and run it with 'lbsim run FILE'.
 
 The CSV format is one change a line: time,event,endpoint[,weight][,zone], with
 event add, ready, unready or remove, and time a Go duration (1.5s) or seconds.
 A recording of 'kubectl get endpointslices -l kubernetes.io/service-name=NAME -w -o json'
 is read as it is.`,
 		Example: `  kubectl get endpointslices -l kubernetes.io/service-name=web -w -o json > web.json
-  lbsim replay web.json --rate 2000 --proxies 5`,
+  lbsim replay web.json --proxies 5
+  lbsim replay month.csv --speed 100 --load 0.5 --scenario steady
+  lbsim replay web.json --rate 2000 --duration 10m`,
 		Args: exactArgs(1, "a trace file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, err := replayScenario(args[0], f, cmd.Flags())
@@ -146,9 +162,12 @@ is read as it is.`,
 			return execute(cmd, sc, f)
 		},
 	}
-	cmd.Flags().Float64Var(&f.rate, "rate", 0, "requests a second (default: 60% of what the trace's largest ready set of pods can serve)")
-	cmd.Flags().IntVar(&f.proxies, "proxies", 3, "number of proxies")
-	cmd.Flags().StringVar(&f.duration, "duration", "", "virtual time to simulate (default: the trace's length plus 30s)")
+	cmd.Flags().Float64Var(&f.rate, "rate", 0, "a constant rate, requests a second (default: the rate follows the trace's ready pods, see --load)")
+	cmd.Flags().Float64Var(&f.load, "load", 0.6, "without --rate, the load offered to each ready pod, as a fraction of what it can serve")
+	cmd.Flags().Float64Var(&f.speed, "speed", 1, "replay the trace this many times faster than it was recorded")
+	cmd.Flags().StringVar(&f.base, "scenario", "", "the scenario whose pod template, proxies and workload shape the replay uses (default \""+sim.DefaultScenario+"\")")
+	cmd.Flags().IntVar(&f.proxies, "proxies", 3, "number of proxies (default: 3, or the --scenario's)")
+	cmd.Flags().StringVar(&f.duration, "duration", "", "virtual time to simulate (default: the trace's length at --speed, plus 30s)")
 	return cmd
 }
 

@@ -127,11 +127,12 @@ func TestScenarioFileAndReplay(t *testing.T) {
 	assert.Contains(t, out, "replay churn.csv")
 	assert.Contains(t, out, "ring-hash")
 
-	// Without --rate the load follows the trace: 60% of what its peak of 3
-	// ready pods (one worker, 20 ms each) can serve.
+	// Without --rate the load follows the trace: 60% of what each ready
+	// pod (one worker, 20 ms a request) can serve.
 	out, _, err = lbsim(t, "replay", csv, "-a", "random", "--duration", "10s")
 	require.NoError(t, err)
-	assert.Contains(t, out, "at 90 req/s")
+	assert.Contains(t, out, "at 30 req/s a ready pod (60% of its capacity)")
+	assert.NotContains(t, out, "NOTE overloaded", "the load follows the pods")
 
 	// A kubectl get endpointslices -w -o json recording replays as it is.
 	out, _, err = lbsim(t, "replay", "../../sim/trace/testdata/rolling-update-watch.json", "-a", "maglev")

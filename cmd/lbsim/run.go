@@ -18,7 +18,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lbkit/lbkit/sim"
-	"github.com/lbkit/lbkit/sim/trace"
 )
 
 // loadScenario reads a scenario file, or a built-in scenario by name.
@@ -34,16 +33,23 @@ func loadScenario(arg string) (sim.Scenario, error) {
 	return sc, err
 }
 
-// replayScenario makes a scenario that replays a trace with the default
-// scenario's pods, proxies and workload shape. Without --rate, the rate
-// is 60% of what the trace's largest ready set can serve, so that a trace
-// of any size runs at a realistic load.
+// replayScenario makes a scenario that replays a trace with the pods,
+// proxies and workload shape of a base scenario (--scenario, the default
+// one unless told). Without --rate the rate follows the trace: --load of
+// what each ready pod serves, so that the traffic grows and shrinks with
+// the pods as it did when the trace was recorded.
 func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, error) {
 	if f.proxies < 1 || f.proxies > 1000 {
 		return sim.Scenario{}, usageError{fmt.Errorf("--proxies %d: want 1 to 1000 proxies", f.proxies)}
 	}
 	if set.Changed("rate") && !(f.rate > 0 && f.rate <= 1e8) {
 		return sim.Scenario{}, usageError{fmt.Errorf("--rate %g: want a positive number of requests a second, at most 1e8", f.rate)}
+	}
+	if !(f.load > 0 && f.load <= 10) {
+		return sim.Scenario{}, usageError{fmt.Errorf("--load %g: want a fraction of each pod's capacity above 0 (at most 10)", f.load)}
+	}
+	if !(f.speed >= 1e-3 && f.speed <= 1e9) {
+		return sim.Scenario{}, usageError{fmt.Errorf("--speed %g: want a factor between 0.001 and 1e9", f.speed)}
 	}
 	var dur time.Duration
 	if f.duration != "" {
@@ -56,50 +62,47 @@ func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, er
 		}
 		dur = d
 	}
+	base := f.base
+	if base == "" {
+		base = sim.DefaultScenario
+	}
+	sc, err := loadScenario(base)
+	if err != nil {
+		return sim.Scenario{}, err
+	}
 	events, err := sim.ReadTrace(path)
 	if err != nil {
 		return sim.Scenario{}, err
 	}
-	sc, err := sim.BuiltinScenario(sim.DefaultScenario)
-	if err != nil {
-		return sim.Scenario{}, err
-	}
-	rate := f.rate
-	if !set.Changed("rate") {
-		t := sc.Deployment.Template
-		perPod := float64(max(t.Workers, 1)) / t.ServiceTime.Mean.Std().Seconds()
-		rate = max(math.Round(0.6*float64(peakReady(events))*perPod), 1)
-	}
 	sc.Name = "replay " + filepath.Base(path)
-	sc.Description = fmt.Sprintf("%d endpoint changes from %s at %g req/s through %d proxies", len(events), path, rate, f.proxies)
-	sc.TraceEvents = events
+	sc.Trace, sc.TraceEvents, sc.TraceSpeed = "", events, f.speed
 	sc.Churn = nil
 	sc.Deployment.Replicas = 0
-	sc.Workload.Rate = rate
-	sc.Proxies.Replicas = f.proxies
-	sc.Duration = sim.Duration(events[len(events)-1].At + 30*time.Second)
+	sc.Workload.Steps = nil
+	t := sc.Deployment.Template
+	perPod := float64(max(t.Workers, 1)) / t.ServiceTime.Mean.Std().Seconds()
+	load := fmt.Sprintf("%g req/s", f.rate)
+	if set.Changed("rate") {
+		sc.Workload.Rate, sc.Workload.RatePerEndpoint = f.rate, 0
+	} else {
+		sc.Workload.Rate, sc.Workload.RatePerEndpoint = 0, f.load*perPod
+		load = fmt.Sprintf("%g req/s a ready pod (%.0f%% of its capacity)", f.load*perPod, 100*f.load)
+	}
+	if set.Changed("proxies") || f.base == "" {
+		sc.Proxies.Replicas = f.proxies
+	}
+	speed := ""
+	if f.speed != 1 {
+		speed = fmt.Sprintf(", %gx faster than recorded", f.speed)
+	}
+	sc.Description = fmt.Sprintf("%d endpoint changes from %s%s at %s through %d proxies, pods of %s",
+		len(events), path, speed, load, sc.Proxies.Replicas, base)
+	sc.Duration = sim.Duration(time.Duration(float64(events[len(events)-1].At)/f.speed) + 30*time.Second)
 	if dur > 0 {
 		sc.Duration = sim.Duration(dur)
 	}
 	sc.Window = 0
 	return sc, nil
-}
-
-// peakReady returns the largest number of endpoints ready at once in a
-// trace.
-func peakReady(events []trace.Event) int {
-	ready := map[string]bool{}
-	peak := 0
-	for _, ev := range events {
-		switch ev.Kind {
-		case trace.Ready:
-			ready[ev.Endpoint] = true
-		case trace.Unready, trace.Remove:
-			delete(ready, ev.Endpoint)
-		}
-		peak = max(peak, len(ready))
-	}
-	return peak
 }
 
 // execute applies the flags to sc, runs it and writes the report. Every
@@ -139,6 +142,12 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	if err != nil {
 		return err
 	}
+	if err := work.Check(opts.MaxWork); err != nil {
+		if len(sc.TraceEvents) > 0 {
+			err = fmt.Errorf("%w; a long trace can be replayed faster than recorded (--speed, or traceSpeed in a scenario)", err)
+		}
+		return usageError{err}
+	}
 	if t := work.Time(runtime.GOMAXPROCS(0)); t > 10*time.Second {
 		fmt.Fprintf(cmd.ErrOrStderr(), "lbsim: about %.3g simulated requests' worth over %d runs (%s): some %v\n",
 			work.Total(), work.Runs, strings.Join(work.Parts, ", "), t.Round(time.Second))
@@ -149,9 +158,6 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	rep, err := sim.Compare(sc, opts)
 	if bar != nil {
 		bar.finish()
-	}
-	if errors.Is(err, sim.ErrTooBig) {
-		return usageError{err}
 	}
 	if err != nil {
 		return err
