@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,4 +220,26 @@ func TestWorkloadIntegral(t *testing.T) {
 	assert.InDelta(t, 4000, w.integral(0, 60*s), 1e-9)
 	assert.InDelta(t, 0, w.integral(25*s, 60*s), 1e-9)
 	assert.InDelta(t, 40, w.expected(60*s, 0)/100, 1e-9)
+}
+
+// The report says when Maglev's table is too small for the endpoints, and
+// suggests a size; and that a ratio below the optimum is sampling noise.
+func TestNotes(t *testing.T) {
+	sc := Scenario{Name: "wide", Duration: Duration(2 * time.Second), Deployment: Deployment{Replicas: 700},
+		Workload: Workload{Rate: 2000}, Algorithms: []string{"maglev", "round-robin"}}
+	rep, err := Compare(sc, Options{})
+	require.NoError(t, err)
+	assert.Contains(t, rep.Notes, "one run: the figures carry no confidence interval, and differences smaller than a run's noise look real; --runs 5 or more gives 95% intervals")
+	found := false
+	for _, n := range rep.Notes {
+		if strings.HasPrefix(n, "maglev: a table of 65537 slots is small for 700 endpoints") {
+			found = true
+			assert.Contains(t, n, "maglev.Config{TableSize: 70001} fits")
+		}
+		assert.NotContains(t, n, "round-robin: a table")
+	}
+	assert.True(t, found, rep.Notes)
+
+	rep = &Report{Runs: 2, Summary: []*Summary{{Algorithm: "maglev", Metrics: map[string]*Estimate{"keys_moved_ratio": {Mean: 0.98}}}}}
+	assert.Contains(t, strings.Join(notes(rep, [][]*Result{{{Algorithm: "maglev"}}}), "\n"), "x optimum below 1 (maglev 0.980)")
 }

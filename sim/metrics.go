@@ -293,7 +293,8 @@ func (m *metrics) agreement(r *run) (float64, bool) {
 
 // closeWindow records the window that ends now.
 func (m *metrics) closeWindow(r *run) {
-	w := Window{Start: Duration(m.winStart), Requests: m.arrivals - m.winArr, Failed: m.winFailed}
+	w := Window{Start: Duration(m.winStart), End: Duration(r.now), Requests: m.arrivals - m.winArr, Failed: m.winFailed}
+	w.Short = r.now-m.winStart < m.window/2
 	if n := m.winLat.TotalCount(); n > 0 {
 		w.Succeeded = n
 		w.Mean = Duration(m.winLatSum / time.Duration(n))
@@ -329,7 +330,9 @@ func (m *metrics) closeWindow(r *run) {
 	}
 	if s, ok := skewOf(held); ok {
 		w.InFlightSkew = s
-		m.inflight.add(s)
+		if !w.Short {
+			m.inflight.add(s)
+		}
 	}
 	if a, ok := m.agreement(r); ok {
 		w.Agreement = &a

@@ -188,11 +188,11 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 // window, for plotting elsewhere.
 func (rep *Report) WriteWindowsCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"algorithm", "start_s", "requests", "succeeded", "failed", "mean_ms", "p99_ms", "pods",
+	_ = cw.Write([]string{"algorithm", "start_s", "end_s", "requests", "succeeded", "failed", "mean_ms", "p99_ms", "pods",
 		"request_peak_to_mean", "request_cv", "inflight_peak_to_mean", "agreement", "offered_per_s", "capacity_per_s"})
 	for _, r := range rep.Results {
 		for _, win := range r.Windows {
-			_ = cw.Write([]string{r.Algorithm, seconds(win.Start), strconv.FormatInt(win.Requests, 10),
+			_ = cw.Write([]string{r.Algorithm, seconds(win.Start), seconds(win.End), strconv.FormatInt(win.Requests, 10),
 				strconv.FormatInt(win.Succeeded, 10), strconv.FormatInt(win.Failed, 10), ms(win.Mean), ms(win.P99),
 				strconv.Itoa(win.Pods), raw(win.RequestSkew.PeakToMean), raw(win.RequestSkew.CV),
 				raw(win.InFlightSkew.PeakToMean), opt(win.Agreement, raw), raw(win.Offered), raw(win.Capacity)})

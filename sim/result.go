@@ -51,9 +51,14 @@ var cdfQuantiles = []float64{0.1, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 
 
 // Window is one metrics window of a run.
 type Window struct {
-	Start    Duration `json:"start"`
-	Requests int64    `json:"requests"`
-	Failed   int64    `json:"failed"`
+	Start Duration `json:"start"`
+	End   Duration `json:"end"`
+	// Short marks a last window cut to less than half the others' length
+	// by the end of the run: too few requests for its skew to mean much,
+	// so it counts in no run-wide skew.
+	Short    bool  `json:"short,omitempty"`
+	Requests int64 `json:"requests"`
+	Failed   int64 `json:"failed"`
 	// Succeeded counts the requests that ended well in the window, Mean
 	// and P99 their latency.
 	Succeeded int64    `json:"succeeded"`

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/lbkit/lbkit/maglev"
 )
 
 // Summary is one algorithm's figures over all the replications of a
@@ -213,6 +215,26 @@ func markBest(sums []*Summary, m Metric) {
 	}
 }
 
+// nextPrime returns the smallest prime at or above n (n small enough for
+// trial division).
+func nextPrime(n int) int {
+	for ; ; n++ {
+		if n < 2 {
+			continue
+		}
+		prime := true
+		for d := 2; d*d <= n; d++ {
+			if n%d == 0 {
+				prime = false
+				break
+			}
+		}
+		if prime {
+			return n
+		}
+	}
+}
+
 // notes says what the reader of a report must know to trust it.
 func notes(rep *Report, results [][]*Result) []string {
 	var out []string
@@ -246,6 +268,24 @@ func notes(rep *Report, results [][]*Result) []string {
 	if len(un) > 0 {
 		out = append(out, fmt.Sprintf("unfinished: requests still in flight %v after the end (%s, over all runs) count as failed; percentiles they reach are shown as lower bounds (>=)",
 			rep.Drain, strings.Join(un, ", ")))
+	}
+	for _, runs := range results {
+		r := runs[0]
+		n := max(r.MaxEndpoints, rep.Pods)
+		if strings.HasPrefix(r.Algorithm, "maglev") && 100*n > maglev.DefaultTableSize {
+			out = append(out, fmt.Sprintf("%s: a table of %d slots is small for %d endpoints (the Maglev paper asks for more than 100 a endpoint), so its keys move more and spread less evenly than they would; maglev.Config{TableSize: %d} fits",
+				r.Algorithm, maglev.DefaultTableSize, n, nextPrime(min(100*n, 5_000_000))))
+		}
+	}
+	var below []string
+	for _, s := range rep.Summary {
+		if e := s.Metrics["keys_moved_ratio"]; e != nil && e.Mean < 1 {
+			below = append(below, fmt.Sprintf("%s %.3f", s.Algorithm, e.Mean))
+		}
+	}
+	if len(below) > 0 {
+		out = append(out, fmt.Sprintf("x optimum below 1 (%s): key moves are counted on a sample of keys, and the optimum assumes every endpoint held its exact share; no algorithm moves fewer keys than must move, so read these as at the optimum, within the sample's noise",
+			strings.Join(below, ", ")))
 	}
 	if len(noRequests) > 0 {
 		out = append(out, "no requests: "+strings.Join(noRequests, ", ")+" saw no request at all in some run: the workload offers too little for the duration")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"path/filepath"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -77,13 +78,32 @@ func addLines(p *plot.Plot, rep *sim.Report, points func(*sim.Result) plotter.XY
 	return drew, nil
 }
 
+// timeAxis returns the unit the report's time axis reads best in, and
+// its length in seconds: seconds up to 5 minutes, then minutes, hours
+// and days.
+func timeAxis(rep *sim.Report) (string, float64) {
+	switch d := rep.Duration.Std(); {
+	case d <= 5*time.Minute:
+		return "s", 1
+	case d <= 5*time.Hour:
+		return "min", 60
+	case d <= 5*24*time.Hour:
+		return "h", 3600
+	default:
+		return "days", 86400
+	}
+}
+
 func skewPlot(rep *sim.Report) (*plot.Plot, error) {
-	p := newPlot(rep.Scenario+": request skew per window", "time (s)", "busiest pod's requests / mean")
+	unit, per := timeAxis(rep)
+	p := newPlot(rep.Scenario+": request skew per window", "time ("+unit+")", "busiest pod's requests / mean")
 	_, err := addLines(p, rep, func(r *sim.Result) plotter.XYs {
 		var pts plotter.XYs
 		for _, w := range r.Windows {
-			if w.Pods > 0 && w.RequestSkew.PeakToMean > 0 {
-				pts = append(pts, plotter.XY{X: w.Start.Std().Seconds(), Y: w.RequestSkew.PeakToMean})
+			// A window cut short by the end of the run holds too few
+			// requests to say anything of skew: leave it out.
+			if w.Pods > 0 && w.RequestSkew.PeakToMean > 0 && !w.Short {
+				pts = append(pts, plotter.XY{X: w.Start.Std().Seconds() / per, Y: w.RequestSkew.PeakToMean})
 			}
 		}
 		return pts
@@ -93,11 +113,16 @@ func skewPlot(rep *sim.Report) (*plot.Plot, error) {
 
 func latencyPlot(rep *sim.Report) (*plot.Plot, error) {
 	p := newPlot(rep.Scenario+": request latency CDF", "latency (ms, log scale)", "fraction of requests")
+	bounded := false
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	drew, err := addLines(p, rep, func(r *sim.Result) plotter.XYs {
 		var pts plotter.XYs
 		for _, q := range r.LatencyCDF {
+			if q.AtLeast {
+				bounded = true
+				break // from here on, unfinished requests make it a lower bound
+			}
 			if ms := float64(q.Latency) / 1e6; ms > 0 {
 				pts = append(pts, plotter.XY{X: ms, Y: q.Q})
 			}
@@ -107,6 +132,9 @@ func latencyPlot(rep *sim.Report) (*plot.Plot, error) {
 	if !drew {
 		return nil, err
 	}
+	if bounded {
+		p.Title.Text += " (a line ends where unfinished requests leave only a lower bound)"
+	}
 	return p, err
 }
 
@@ -114,16 +142,17 @@ func latencyPlot(rep *sim.Report) (*plot.Plot, error) {
 // update moved, with the optimum of the first algorithm's updates as
 // crosses (each run has its own timeline, the churn being the same).
 func disruptionPlot(rep *sim.Report) (*plot.Plot, error) {
-	p := newPlot(rep.Scenario+": keys remapped at each endpoint update (proxy 0)", "time (s)", "fraction of keys moved")
+	unit, per := timeAxis(rep)
+	p := newPlot(rep.Scenario+": keys remapped at each endpoint update (proxy 0)", "time ("+unit+")", "fraction of keys moved")
 	var optimum plotter.XYs
 	drew, err := addLines(p, rep, func(r *sim.Result) plotter.XYs {
 		var pts plotter.XYs
 		first := len(optimum) == 0
 		for _, e := range r.Events {
 			if e.Proxy == 0 {
-				pts = append(pts, plotter.XY{X: e.At.Std().Seconds(), Y: e.KeysMoved})
+				pts = append(pts, plotter.XY{X: e.At.Std().Seconds() / per, Y: e.KeysMoved})
 				if first {
-					optimum = append(optimum, plotter.XY{X: e.At.Std().Seconds(), Y: e.Optimum})
+					optimum = append(optimum, plotter.XY{X: e.At.Std().Seconds() / per, Y: e.Optimum})
 				}
 			}
 		}
