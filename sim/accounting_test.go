@@ -174,7 +174,10 @@ func TestWorkEstimate(t *testing.T) {
 		reqs += s.Metrics["requests"].Mean * 2
 	}
 	assert.InEpsilon(t, reqs, w.Requests, 0.1)
-	assert.Less(t, w.Total(), 2*reqs)
+	// Maglev's builds at every endpoint change weigh more than requests
+	// here, but not by orders of magnitude.
+	assert.Less(t, w.Total(), 5*reqs)
+	assert.Greater(t, w.Churn, 0.0)
 }
 
 // With RatePerEndpoint the offered rate follows the endpoint set, so the

@@ -94,7 +94,7 @@ func Compare(sc Scenario, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sc.work(len(algs) * runs).Check(opts.MaxWork); err != nil {
+	if err := sc.work(algs, runs).Check(opts.MaxWork); err != nil {
 		return nil, err
 	}
 	par := opts.Parallel

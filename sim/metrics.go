@@ -197,17 +197,23 @@ func (m *metrics) updated(r *run, i, prev, v int, old balancer.Picker) {
 	frac := float64(moved) / float64(len(m.keys))
 	removed, added, opt := diff(r.versions.get(prev), r.versions.get(v))
 	ev := Event{At: Duration(r.now), Proxy: i, Endpoints: len(r.versions.get(v)), Removed: removed, Added: added, KeysMoved: frac, Optimum: opt}
-	live, sessMoved := 0, 0
+	// Live sessions, or an even sample of as many as keys are sampled
+	// when there are more: every stride-th live one.
+	stride := max(1, (r.liveSessions+len(m.keys)-1)/len(m.keys))
+	seen, checked, sessMoved := 0, 0, 0
 	for s := range r.sessions {
 		if ss := &r.sessions[s]; ss.live {
-			live++
-			if !samePick(old, now, ss.hash) {
-				sessMoved++
+			if seen%stride == 0 {
+				checked++
+				if !samePick(old, now, ss.hash) {
+					sessMoved++
+				}
 			}
+			seen++
 		}
 	}
-	if live > 0 {
-		f := float64(sessMoved) / float64(live)
+	if checked > 0 {
+		f := float64(sessMoved) / float64(checked)
 		ev.SessionsMoved = &f
 		m.sessMoved += f
 		m.sessUpdate++

@@ -103,17 +103,18 @@ type run struct {
 	setSize  int     // the pods in the endpoint set
 	proxies  []proxy
 
-	reqs      []request
-	freeReqs  []int32
-	sessions  []session
-	freeSess  []int32
-	rate      float64
-	step      int
-	keys      keySampler
-	think     sampler
-	readiness sampler
-	propagate sampler
-	sessMean  float64
+	reqs         []request
+	freeReqs     []int32
+	sessions     []session
+	freeSess     []int32
+	liveSessions int
+	rate         float64
+	step         int
+	keys         keySampler
+	think        sampler
+	readiness    sampler
+	propagate    sampler
+	sessMean     float64
 
 	actions []action
 	started int // actions[:started] were applied by bootstrap
@@ -125,7 +126,7 @@ func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
 	if _, err := sc.prepare(); err != nil {
 		return nil, err
 	}
-	if err := sc.work(1).Check(opts.MaxWork); err != nil {
+	if err := sc.work([]Algorithm{alg}, 1).Check(opts.MaxWork); err != nil {
 		return nil, err
 	}
 	return run1(&sc, alg, opts)
@@ -397,6 +398,7 @@ func (r *run) newSession(seq uint64) int32 {
 	// A geometric number of requests with the configured mean.
 	n := 1 + int(math.Floor(math.Log(1-r.arr.Float64())/math.Log(1-1/r.sessMean)))
 	r.sessions[s] = session{hash: r.keys.hash(), seq: seq, remaining: max(n, 1), lastPod: -1, live: true}
+	r.liveSessions++
 	r.m.sessionsStarted++
 	return s
 }
@@ -555,6 +557,7 @@ func (r *run) endSession(s int32) {
 		return
 	}
 	r.sessions[s].live = false
+	r.liveSessions--
 	r.freeSess = append(r.freeSess, s)
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lbkit/lbkit/balancer"
 	"github.com/lbkit/lbkit/sim/trace"
 )
 
@@ -65,7 +66,7 @@ func EstimateWork(sc Scenario, opts Options) (Work, error) {
 	if err != nil {
 		return Work{}, err
 	}
-	return sc.work(len(algs) * runs), nil
+	return sc.work(algs, runs), nil
 }
 
 type part struct {
@@ -73,8 +74,8 @@ type part struct {
 	n    float64
 }
 
-// work estimates a prepared scenario's work over n runs.
-func (sc *Scenario) work(n int) Work {
+// work estimates a prepared scenario's work, runs times over algs.
+func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	d := sc.Duration.Std()
 	w := &sc.Workload
 	requests := w.expected(d, sc.meanEndpoints()) * max(w.Sessions.Requests, 1)
@@ -88,11 +89,14 @@ func (sc *Scenario) work(n int) Work {
 	tr := traceStats(sc.TraceEvents)
 	pods = max(pods, float64(tr.peak))
 
+	// What one run does, in requests' worth, apart from the endpoint
+	// updates; and how many times the endpoint set changes.
 	var parts []part
 	add := func(what string, x float64) { parts = append(parts, part{what, x}) }
-	add(fmt.Sprintf("%.3g requests (%v at %s)", requests, d, rateText(w)), requests)
-	samples := float64(d/sc.Window.Std()) * 11 // ten samples and a window close
-	add(fmt.Sprintf("%.3g samples of %g pods", samples, pods), samples*pods/4)
+	add(fmt.Sprintf("%.3g requests (%v at %s)", requests, d.Round(time.Second), rateText(w)), requests)
+	windows := float64(d / sc.Window.Std())
+	add(fmt.Sprintf("%.3g windows over %g pods", windows, pods), windows*pods)
+	var changes float64
 	for _, c := range sc.Churn {
 		switch {
 		case c.Crashes != nil:
@@ -103,28 +107,51 @@ func (sc *Scenario) work(n int) Work {
 			span := max(until-c.At.Std(), 0)
 			crashes := pods * float64(span) / float64(c.Crashes.MTBF.Std())
 			add(fmt.Sprintf("%.3g pod crashes (mtbf %v)", crashes, c.Crashes.MTBF), crashes*(20+pods/4))
+			changes += 2 * crashes
 		case c.Scale != nil:
+			delta := math.Abs(float64(c.Scale.Replicas) - float64(sc.Deployment.Replicas))
 			steps := 1.0
 			if c.Scale.Step > 0 {
-				steps = math.Ceil(math.Abs(float64(c.Scale.Replicas)-float64(sc.Deployment.Replicas)) / float64(c.Scale.Step))
+				steps = math.Ceil(delta / float64(c.Scale.Step))
 			}
 			add(fmt.Sprintf("%.3g scale steps over up to %g pods", steps, pods), steps*pods)
+			changes += delta
 		case c.RollingUpdate != nil, c.DrainZone != nil:
 			add("a rollout", pods*pods)
+			changes += 2 * pods
 		}
 	}
-	if len(sc.TraceEvents) > 0 {
-		span := time.Duration(float64(sc.TraceEvents[len(sc.TraceEvents)-1].At-sc.TraceEvents[0].At) / sc.TraceSpeed)
-		add(fmt.Sprintf("%d trace events over %v", len(sc.TraceEvents), span.Round(time.Second)),
-			float64(len(sc.TraceEvents))*float64(sc.Proxies.Replicas)*pods/10)
+	if n := len(sc.TraceEvents); n > 0 {
+		span := time.Duration(float64(sc.TraceEvents[n-1].At-sc.TraceEvents[0].At) / sc.TraceSpeed)
+		add(fmt.Sprintf("%d trace events over %v", n, span.Round(time.Second)), float64(n)*pods/10)
+		changes += float64(tr.instants)
+	}
+	var perRun float64
+	for _, p := range parts {
+		perRun += p.n
 	}
 
-	var churn float64
-	for _, p := range parts[1:] {
-		churn += p.n
+	// Each endpoint change makes every proxy build a picker, and a hash
+	// picker's disruption be measured on the sampled keys and sessions:
+	// the build is timed here, once, on a set of the largest size (the
+	// estimate only decides what to refuse and what to say).
+	updates := changes * float64(sc.Proxies.Replicas)
+	work := Work{Runs: len(algs) * runs, Requests: requests * float64(len(algs)*runs)}
+	var slowest string
+	var slowestCost float64
+	for _, a := range algs {
+		cost := buildCost(a, int(pods))
+		if a.Consistent {
+			cost += 4 * 4096 / 20 // 4096 keys and as many sessions, old and new picker, a pick 1/20 of a request
+		}
+		if cost > slowestCost {
+			slowest, slowestCost = a.Name, cost
+		}
+		work.Churn += (perRun - requests + updates*cost) * float64(runs)
 	}
-	runs := float64(n)
-	work := Work{Runs: n, Requests: requests * runs, Churn: churn * runs}
+	if updates > 0 {
+		add(fmt.Sprintf("%.3g endpoint updates (%s: %.3g requests' worth each)", updates, slowest, slowestCost), updates*slowestCost)
+	}
 	capacity := pods * float64(sc.Deployment.Template.Workers) / sc.Deployment.Template.ServiceTime.Mean.Std().Seconds()
 	if peak := peakRate(w); peak > capacity && sc.Deployment.Template.QueueLimit == 0 && w.RatePerEndpoint == 0 {
 		work.Held = (peak - capacity) * d.Seconds()
@@ -144,6 +171,30 @@ func (sc *Scenario) work(n int) Work {
 	return work
 }
 
+// buildCost times, on the wall clock, how long alg takes to build a
+// picker for n endpoints (up to 2,000, scaled linearly beyond), in
+// requests' worth. What it measures never feeds back into a run.
+func buildCost(a Algorithm, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	m := min(n, 2000)
+	eps := make([]*balancer.Endpoint, m)
+	for i := range eps {
+		eps[i] = balancer.NewEndpoint(balancer.Backend{ID: fmt.Sprintf("10.%d.%d.%d:8080", i>>16&0xff, i>>8&0xff, i&0xff)})
+	}
+	b := a.New(balancer.NewSource(1))
+	best := time.Duration(math.MaxInt64)
+	for range 3 {
+		start := time.Now()
+		if _, err := b.Build(eps); err != nil {
+			return 0
+		}
+		best = min(best, time.Since(start))
+	}
+	return best.Seconds() * simRate * float64(n) / float64(m)
+}
+
 // Check refuses work above max (DefaultMaxWork when zero), or a run that
 // would hold too many requests in memory, saying what is too big.
 func (w Work) Check(maxWork float64) error {
@@ -151,8 +202,9 @@ func (w Work) Check(maxWork float64) error {
 		maxWork = DefaultMaxWork
 	}
 	if w.Total() > maxWork {
+		cores := max(min(runtime.GOMAXPROCS(0), w.Runs), 1)
 		return fmt.Errorf("%w: about %.3g simulated requests' worth over %d runs (%s), some %v on %d cores, above the limit of %.3g; shorten the run, lower the rate, run fewer algorithms or replications, or raise the limit (--max-work)",
-			ErrTooBig, w.Total(), w.Runs, strings.Join(w.Parts, ", "), w.Time(runtime.GOMAXPROCS(0)).Round(time.Second), runtime.GOMAXPROCS(0), maxWork)
+			ErrTooBig, w.Total(), w.Runs, strings.Join(w.Parts, ", "), w.Time(cores).Round(time.Second), cores, maxWork)
 	}
 	if w.Held > maxHeld {
 		return fmt.Errorf("%w: the offered load exceeds the pods' capacity by so much that a run would hold about %.3g requests in its queues (some %.0f MB); bound the queues (deployment.template.queueLimit), lower the rate or add pods",
@@ -182,8 +234,9 @@ func peakRate(w *Workload) float64 {
 // traceInfo is what the work estimate and the default replay rate need
 // to know of a trace.
 type traceInfo struct {
-	peak int     // the most endpoints ready at once
-	mean float64 // the time-weighted mean of the endpoints ready
+	instants int     // the distinct times of its events
+	peak     int     // the most endpoints ready at once
+	mean     float64 // the time-weighted mean of the endpoints ready
 }
 
 func traceStats(events []trace.Event) traceInfo {
@@ -191,6 +244,9 @@ func traceStats(events []trace.Event) traceInfo {
 	var info traceInfo
 	var area float64
 	for i, ev := range events {
+		if i == 0 || ev.At > events[i-1].At {
+			info.instants++
+		}
 		if i > 0 {
 			area += float64(len(ready)) * (ev.At - events[i-1].At).Seconds()
 		}
