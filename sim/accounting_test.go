@@ -176,7 +176,7 @@ func TestWorkEstimate(t *testing.T) {
 	assert.InEpsilon(t, reqs, w.Requests, 0.1)
 	// Maglev's builds at every endpoint change weigh more than requests
 	// here, but not by orders of magnitude.
-	assert.Less(t, w.Total(), 5*reqs)
+	assert.Less(t, w.Total(), 10*reqs)
 	assert.Greater(t, w.Churn, 0.0)
 }
 
