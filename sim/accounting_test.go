@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/leastconn"
 	"github.com/lbkit/lbkit/sim/trace"
 )
 
@@ -245,4 +248,23 @@ func TestNotes(t *testing.T) {
 
 	rep = &Report{Runs: 2, Summary: []*Summary{{Algorithm: "maglev", Metrics: map[string]*Estimate{"keys_moved_ratio": {Mean: 0.98}}}}}
 	assert.Contains(t, strings.Join(notes(rep, [][]*Result{{{Algorithm: "maglev"}}}), "\n"), "x optimum below 1 (maglev 0.980)")
+}
+
+// A caller compares its own Builder with the built-in ones through
+// Options.Algorithms; the same Builder under another name gives the same
+// figures, run for run.
+func TestCustomAlgorithms(t *testing.T) {
+	sc := short(t, "steady")
+	builtin := mustAlg(t, "least-request")
+	mine := Algorithm{Name: "my-p2c", New: func(src rand.Source) balancer.Builder { return leastconn.Config{Rand: src} }}
+	rep, err := Compare(sc, Options{Algorithms: []Algorithm{builtin, mine}, Runs: 2})
+	require.NoError(t, err)
+	require.Len(t, rep.Summary, 2)
+	assert.Equal(t, "my-p2c", rep.Summary[1].Algorithm)
+	assert.Equal(t, rep.Summary[0].Metrics["p99_ms"].Values, rep.Summary[1].Metrics["p99_ms"].Values)
+
+	_, err = Compare(sc, Options{Algorithms: []Algorithm{mine, mine}})
+	require.ErrorContains(t, err, `algorithm "my-p2c" is named twice`)
+	_, err = Compare(sc, Options{Algorithms: []Algorithm{{Name: "nothing"}}})
+	require.ErrorContains(t, err, "needs a Name and a New")
 }

@@ -7,6 +7,10 @@ import (
 
 // Options tune how a scenario is run, not what it models.
 type Options struct {
+	// Algorithms, when not empty, are the algorithms to compare instead of
+	// the scenario's (Scenario.Algorithms names built-in ones): a caller
+	// can compare its own Builders against the built-in ones.
+	Algorithms []Algorithm
 	// Runs is the number of replications: Compare runs every algorithm
 	// Runs times, replication k on seed ReplicationSeed(Scenario.Seed, k),
 	// and reports each figure as a mean with a 95% confidence interval.
@@ -81,12 +85,13 @@ type Report struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Compare runs the scenario for each of its algorithms (all of them when
-// it names none), Options.Runs times each, and returns the results in the
+// Compare runs the scenario for each of its algorithms (Options.Algorithms,
+// or the scenario's; all the built-in ones when neither names any),
+// Options.Runs times each, and returns the results in the
 // scenario's order. The runs go in parallel; the report does not depend
 // on how they were scheduled.
 func Compare(sc Scenario, opts Options) (*Report, error) {
-	algs, err := sc.prepare()
+	algs, err := sc.prepare(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -36,16 +36,30 @@ const (
 
 func bad(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 
-// prepare readies a scenario to run, and returns its algorithms: its
-// trace must be loaded, and normalize must accept it.
-func (s *Scenario) prepare() ([]Algorithm, error) {
+// prepare readies a scenario to run, and returns the algorithms to run:
+// those of opts when it names any, else the scenario's. Its trace must be
+// loaded, and normalize must accept it.
+func (s *Scenario) prepare(opts Options) ([]Algorithm, error) {
 	if s.Trace != "" && len(s.TraceEvents) == 0 {
 		return nil, fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
 	}
 	if err := s.normalize(); err != nil {
 		return nil, err
 	}
-	return SelectAlgorithms(s.Algorithms)
+	if len(opts.Algorithms) > 0 {
+		for i, a := range opts.Algorithms {
+			if a.Name == "" || a.New == nil {
+				return nil, fmt.Errorf("sim: Options.Algorithms[%d] needs a Name and a New", i)
+			}
+			for _, b := range opts.Algorithms[:i] {
+				if a.Name == b.Name {
+					return nil, fmt.Errorf("sim: algorithm %q is named twice", a.Name)
+				}
+			}
+		}
+		return opts.Algorithms, nil
+	}
+	return s.algs, nil
 }
 
 // normalize applies the documented defaults and validates the scenario. A
@@ -67,9 +81,11 @@ func (s *Scenario) normalize() error {
 	if s.Drain > Duration(time.Hour) {
 		return fieldErr("drain", "%v is more than an hour", s.Drain)
 	}
-	if _, err := SelectAlgorithms(s.Algorithms); err != nil {
+	algs, err := SelectAlgorithms(s.Algorithms)
+	if err != nil {
 		return fieldErr("algorithms", "%v", strings.TrimPrefix(err.Error(), "sim: "))
 	}
+	s.algs = algs
 
 	d := &s.Deployment
 	if d.Replicas < 0 || d.Replicas > maxPods {

@@ -123,7 +123,7 @@ type run struct {
 
 // Run runs the scenario once with one algorithm and returns its result.
 func Run(sc Scenario, alg Algorithm, opts Options) (*Result, error) {
-	if _, err := sc.prepare(); err != nil {
+	if _, err := sc.prepare(Options{}); err != nil {
 		return nil, err
 	}
 	if err := sc.work([]Algorithm{alg}, 1).Check(opts.MaxWork); err != nil {

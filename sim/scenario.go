@@ -57,6 +57,8 @@ type Scenario struct {
 	// TraceEvents are the trace's events, read by LoadScenario or set by
 	// the caller; when not empty they replace the Deployment's controller.
 	TraceEvents []trace.Event `yaml:"-" json:"-"`
+
+	algs []Algorithm // Algorithms resolved, by normalize
 }
 
 // Deployment is a Kubernetes Deployment's worth of pods.

@@ -58,7 +58,7 @@ func (w Work) Time(cores int) time.Duration {
 // EstimateWork estimates, without running anything, the work Compare
 // would do for sc and opts.
 func EstimateWork(sc Scenario, opts Options) (Work, error) {
-	algs, err := sc.prepare()
+	algs, err := sc.prepare(opts)
 	if err != nil {
 		return Work{}, err
 	}

@@ -119,11 +119,12 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	if !(f.maxWork > 0) || math.IsInf(f.maxWork, 0) {
 		return usageError{fmt.Errorf("--max-work %g: want a positive number", f.maxWork)}
 	}
+	var algs []sim.Algorithm
 	if len(f.algorithms) > 0 {
-		if _, err := sim.SelectAlgorithms(f.algorithms); err != nil {
+		var err error
+		if algs, err = sim.SelectAlgorithms(f.algorithms); err != nil {
 			return usageError{err}
 		}
-		sc.Algorithms = f.algorithms
 	}
 	if cmd.Flags().Changed("seed") {
 		sc.Seed = f.seed
@@ -137,7 +138,7 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 			return usageError{fmt.Errorf("--out %s: %w", f.out, err)}
 		}
 	}
-	opts := sim.Options{PickCost: !f.noCost, Runs: f.runs, MaxWork: f.maxWork}
+	opts := sim.Options{Algorithms: algs, PickCost: !f.noCost, Runs: f.runs, MaxWork: f.maxWork}
 	work, err := sim.EstimateWork(sc, opts)
 	if err != nil {
 		return err
