@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
@@ -181,12 +182,34 @@ func (r *run) applyUpdate(i, v int) {
 	}
 	prev := px.version
 	px.version, px.updated = v, true
-	r.m.updated(r, i, prev, v, old)
+	if prev != v {
+		r.m.updated(update{
+			at: r.now, proxy: i, old: old, now: px.bal.Picker(),
+			from: r.versions.get(prev), to: r.versions.get(v), sessions: r.liveSessionKeys,
+		})
+	}
 	oldest := v
 	for j := range r.proxies {
 		oldest = min(oldest, r.proxies[j].version)
 	}
 	r.versions.dropBefore(oldest)
+}
+
+// liveSessionKeys yields the keys of the live sessions, or of an even
+// sample of n of them when there are more: every k-th.
+func (r *run) liveSessionKeys(n int) iter.Seq[uint64] {
+	return func(yield func(uint64) bool) {
+		stride := max(1, (r.liveSessions+n-1)/max(n, 1))
+		seen := 0
+		for s := range r.sessions {
+			if ss := &r.sessions[s]; ss.live {
+				if seen%stride == 0 && !yield(ss.hash) {
+					return
+				}
+				seen++
+			}
+		}
+	}
 }
 
 // versions holds the published endpoint sets that some proxy may still

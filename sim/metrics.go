@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -181,13 +182,25 @@ func skewOf(xs []float64) (Skew, bool) {
 	return Skew{PeakToMean: peak / mean, CV: math.Sqrt(variance) / mean, Jain: sum * sum / (n * sq)}, true
 }
 
-// updated measures what proxy i's move from version prev to v did to
-// the key space and to live sessions.
-func (m *metrics) updated(r *run, i, prev, v int, old balancer.Picker) {
-	if old == nil || len(m.keys) == 0 || prev == v {
+// update is one proxy's move from one endpoint set to the next: what
+// the disruption metrics look at.
+type update struct {
+	at       time.Duration
+	proxy    int
+	old, now balancer.Picker
+	from, to []balancer.Backend
+	// sessions yields the keys of up to n live sessions, an even sample
+	// when there are more.
+	sessions func(n int) iter.Seq[uint64]
+}
+
+// updated measures what an update did to the key space and to live
+// sessions.
+func (m *metrics) updated(u update) {
+	if u.old == nil || len(m.keys) == 0 {
 		return
 	}
-	now := r.proxies[i].bal.Picker()
+	old, now := u.old, u.now
 	moved := 0
 	for _, h := range m.keys {
 		if !samePick(old, now, h) {
@@ -195,21 +208,13 @@ func (m *metrics) updated(r *run, i, prev, v int, old balancer.Picker) {
 		}
 	}
 	frac := float64(moved) / float64(len(m.keys))
-	removed, added, opt := diff(r.versions.get(prev), r.versions.get(v))
-	ev := Event{At: Duration(r.now), Proxy: i, Endpoints: len(r.versions.get(v)), Removed: removed, Added: added, KeysMoved: frac, Optimum: opt}
-	// Live sessions, or an even sample of as many as keys are sampled
-	// when there are more: every stride-th live one.
-	stride := max(1, (r.liveSessions+len(m.keys)-1)/len(m.keys))
-	seen, checked, sessMoved := 0, 0, 0
-	for s := range r.sessions {
-		if ss := &r.sessions[s]; ss.live {
-			if seen%stride == 0 {
-				checked++
-				if !samePick(old, now, ss.hash) {
-					sessMoved++
-				}
-			}
-			seen++
+	removed, added, opt := diff(u.from, u.to)
+	ev := Event{At: Duration(u.at), Proxy: u.proxy, Endpoints: len(u.to), Removed: removed, Added: added, KeysMoved: frac, Optimum: opt}
+	checked, sessMoved := 0, 0
+	for h := range u.sessions(len(m.keys)) {
+		checked++
+		if !samePick(old, now, h) {
+			sessMoved++
 		}
 	}
 	if checked > 0 {
@@ -270,17 +275,13 @@ func idSet(set []balancer.Backend) map[string]bool {
 	return m
 }
 
-// agreement is the fraction of sampled keys that every proxy sends to the
-// same endpoint.
-func (m *metrics) agreement(r *run) (float64, bool) {
-	if len(m.keys) == 0 || len(r.proxies) < 2 {
+// agreement is the fraction of sampled keys that every proxy's picker
+// sends to the same endpoint.
+func (m *metrics) agreement(pickers []balancer.Picker) (float64, bool) {
+	if len(m.keys) == 0 || len(pickers) < 2 {
 		return 0, false
 	}
 	n := min(len(m.keys), 1024)
-	pickers := make([]balancer.Picker, len(r.proxies))
-	for i := range r.proxies {
-		pickers[i] = r.proxies[i].bal.Picker()
-	}
 	same := 0
 	for _, h := range m.keys[:n] {
 		all := true
@@ -340,7 +341,11 @@ func (m *metrics) closeWindow(r *run) {
 			m.inflight.add(s)
 		}
 	}
-	if a, ok := m.agreement(r); ok {
+	pickers := make([]balancer.Picker, len(r.proxies))
+	for i := range r.proxies {
+		pickers[i] = r.proxies[i].bal.Picker()
+	}
+	if a, ok := m.agreement(pickers); ok {
 		w.Agreement = &a
 	}
 	if r.opts.PickCost {
