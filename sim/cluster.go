@@ -29,11 +29,23 @@ func (r *run) startPod(id, zone string, weight uint32, probe bool) int32 {
 	if t.SlowFraction > 0 && r.rng.Float64() < t.SlowFraction {
 		speed = t.SlowSpeed
 	}
-	r.pods = append(r.pods, pod{
+	p := pod{
 		id: id, zone: zone, weight: weight, gen: r.gen, service: len(r.services) - 1,
-		speed: speed, workers: t.Workers, createAt: r.now,
-	})
-	i := int32(len(r.pods) - 1)
+		speed: speed, workers: t.Workers, createAt: r.now, loadAt: r.now,
+	}
+	var i int32
+	if n := len(r.freePods); n > 0 {
+		// A gone pod's slot: its epoch goes on, so that the old pod's
+		// pending steps stay stale.
+		i, r.freePods = r.freePods[n-1], r.freePods[:n-1]
+		p.epoch = r.pods[i].epoch + 1
+		p.queue = r.pods[i].queue[:0]
+		r.pods[i] = p
+	} else {
+		r.pods = append(r.pods, p)
+		i = int32(len(r.pods) - 1)
+	}
+	r.podsCreated++
 	r.byID[id] = i
 	if probe {
 		r.schedule(i, r.readiness.draw(), stepReady)
@@ -50,6 +62,21 @@ func (r *run) setState(pi int32, s podState) {
 	p := &r.pods[pi]
 	p.state = s
 	p.epoch++
+	if s == podGone {
+		r.retire(pi)
+	}
+}
+
+// retire frees a gone pod's slot for the next pod, after the metrics have
+// taken what they keep of it, so that the pods held do not grow with the
+// pods that ever ran: a long trace replays in flat memory.
+func (r *run) retire(pi int32) {
+	p := &r.pods[pi]
+	r.m.podDone(p)
+	if r.byID[p.id] == pi {
+		delete(r.byID, p.id)
+	}
+	r.freePods = append(r.freePods, pi)
 }
 
 // setInSet adds the pod to the published endpoint set or takes it out.

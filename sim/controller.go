@@ -2,6 +2,8 @@ package sim
 
 import (
 	"cmp"
+	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -15,26 +17,21 @@ const (
 	actScale
 	actCrashes
 	actDrain
-	actTrace
 )
 
-// action is one planned change: a churn step or a trace event.
+// action is one planned churn step.
 type action struct {
 	at       time.Duration
 	kind     actionKind
-	replicas int         // actScale: the replica count from here on
-	churn    *Churn      // actRollout, actCrashes, actDrain
-	event    trace.Event // actTrace
+	replicas int    // actScale: the replica count from here on
+	churn    *Churn // actRollout, actCrashes, actDrain
 }
 
-// planChurn turns the scenario's churn (or trace) into time-ordered
-// actions; a stepped scale becomes one action a step.
+// planChurn turns the scenario's churn into time-ordered actions; a
+// stepped scale becomes one action a step. A trace is not planned: it is
+// streamed (nextTrace).
 func (r *run) planChurn() ([]action, error) {
 	var acts []action
-	for _, ev := range r.sc.TraceEvents {
-		at := time.Duration(float64(ev.At) / r.sc.TraceSpeed)
-		acts = append(acts, action{at: at, kind: actTrace, event: ev})
-	}
 	replicas := r.desired
 	for i := range r.sc.Churn {
 		c := &r.sc.Churn[i]
@@ -104,8 +101,6 @@ func (r *run) act(i int, _ int32) {
 			}
 		}
 		r.reconcile()
-	case actTrace:
-		r.replay(a.event)
 	}
 }
 
@@ -131,7 +126,7 @@ func alive(p *pod) bool {
 // pods towards the desired count of the newest generation, within
 // maxSurge and maxUnavailable while older generations remain.
 func (r *run) reconcile() {
-	if len(r.sc.TraceEvents) > 0 {
+	if r.trace != nil {
 		return // a trace says what happens; there is no controller
 	}
 	var cur, old []int32
@@ -208,6 +203,59 @@ func (r *run) strategy() (surge, unavailable int) {
 		unavailable = 1 // Kubernetes rejects this; normalize does too, but never deadlock
 	}
 	return surge, unavailable
+}
+
+// startTrace applies the trace's events of its first instant, before the
+// clock starts, and schedules the next.
+func (r *run) startTrace() {
+	if r.trace == nil {
+		return
+	}
+	if err := r.readTrace(); err != nil || !r.traceOK {
+		return
+	}
+	first := r.traceNext.At
+	for r.traceOK && r.traceNext.At == first && r.err == nil {
+		r.replay(r.traceNext)
+		r.readTrace()
+	}
+	r.scheduleTrace()
+}
+
+// traceStep applies the trace's events of the current instant and
+// schedules the next.
+func (r *run) traceStep() {
+	at := r.traceNext.At
+	for r.traceOK && r.traceNext.At == at && r.err == nil {
+		r.replay(r.traceNext)
+		r.readTrace()
+	}
+	r.scheduleTrace()
+}
+
+// readTrace reads the next trace event into traceNext; traceOK is false
+// after the last. A read error stops the run.
+func (r *run) readTrace() error {
+	ev, err := r.trace.Next()
+	if err == io.EOF {
+		r.traceOK = false
+		return nil
+	}
+	if err != nil {
+		r.traceOK = false
+		r.fail(fmt.Errorf("sim: replaying the trace: %w", err))
+		return err
+	}
+	r.traceNext, r.traceOK = ev, true
+	return nil
+}
+
+// scheduleTrace schedules the next trace instant, at its time divided by
+// Scenario.TraceSpeed.
+func (r *run) scheduleTrace() {
+	if r.traceOK {
+		r.q.push(time.Duration(float64(r.traceNext.At)/r.sc.TraceSpeed), evTrace, 0, 0, 0)
+	}
 }
 
 // replay applies one trace event. An endpoint the trace adds is a pod made

@@ -15,8 +15,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/lbkit/lbkit/sim/trace"
 )
 
 //go:embed scenarios/*.yaml
@@ -72,7 +70,7 @@ func LoadScenario(path string) (Scenario, error) {
 		if !filepath.IsAbs(tp) {
 			tp = filepath.Join(filepath.Dir(path), tp)
 		}
-		if sc.TraceEvents, err = ReadTrace(tp); err != nil {
+		if sc.TraceFile, err = ReadTrace(tp); err != nil {
 			return Scenario{}, err
 		}
 		if err := sc.check(path, nil); err != nil {
@@ -80,23 +78,6 @@ func LoadScenario(path string) (Scenario, error) {
 		}
 	}
 	return sc, nil
-}
-
-// ReadTrace reads a churn trace file: CSV or an EndpointSlice watch.
-func ReadTrace(path string) ([]trace.Event, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("sim: %w", err)
-	}
-	defer f.Close()
-	events, err := trace.Read(f, trace.SliceOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(events) == 0 {
-		return nil, fmt.Errorf("%s: %w: the trace has no events", path, ErrScenario)
-	}
-	return events, nil
 }
 
 // ParseScenario parses and validates a scenario from YAML. Errors name the

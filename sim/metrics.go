@@ -56,6 +56,7 @@ type metrics struct {
 	sessUpdate int
 	events     []Event
 
+	rates     skewSum // each gone pod's request rate, per unit of weight
 	windows   []Window
 	end       time.Duration // when the run ended (before its drain)
 	minSet    int           // the smallest and largest endpoint set published after the start
@@ -161,25 +162,47 @@ func (m *metrics) capacityChange(now time.Duration, c float64, n int) {
 	m.capAt = now
 }
 
+// podDone takes what the run-wide metrics keep of a pod that is gone:
+// its request rate over its time in the endpoint set, when that was a
+// window or more.
+func (m *metrics) podDone(p *pod) {
+	if p.readyFor >= m.window {
+		m.rates.add(float64(p.requests) / p.readyFor.Seconds() / float64(p.weight))
+	}
+}
+
+// skewSum accumulates the sums skewOf needs, one value at a time.
+type skewSum struct {
+	n             int
+	sum, sq, peak float64
+}
+
+func (s *skewSum) add(x float64) {
+	s.n++
+	s.sum += x
+	s.sq += x * x
+	s.peak = max(s.peak, x)
+}
+
+// skew returns what skewOf returns for the values added.
+func (s skewSum) skew() (Skew, bool) {
+	if s.n == 0 || s.sum == 0 {
+		return Skew{}, false
+	}
+	n := float64(s.n)
+	mean := s.sum / n
+	variance := max(s.sq/n-mean*mean, 0)
+	return Skew{PeakToMean: s.peak / mean, CV: math.Sqrt(variance) / mean, Jain: s.sum * s.sum / (n * s.sq)}, true
+}
+
 // skewOf returns peak-to-mean, CV and Jain's index of xs; ok is false
 // when they are undefined (no load at all).
 func skewOf(xs []float64) (Skew, bool) {
-	if len(xs) == 0 {
-		return Skew{}, false
-	}
-	var sum, sq, peak float64
+	var s skewSum
 	for _, x := range xs {
-		sum += x
-		sq += x * x
-		peak = max(peak, x)
+		s.add(x)
 	}
-	if sum == 0 {
-		return Skew{}, false
-	}
-	n := float64(len(xs))
-	mean := sum / n
-	variance := max(sq/n-mean*mean, 0)
-	return Skew{PeakToMean: peak / mean, CV: math.Sqrt(variance) / mean, Jain: sum * sum / (n * sq)}, true
+	return s.skew()
 }
 
 // update is one proxy's move from one endpoint set to the next: what

@@ -40,8 +40,8 @@ func bad(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
 // those of opts when it names any, else the scenario's. Its trace must be
 // loaded, and normalize must accept it.
 func (s *Scenario) prepare(opts Options) ([]Algorithm, error) {
-	if s.Trace != "" && len(s.TraceEvents) == 0 {
-		return nil, fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceEvents", s.Trace)
+	if s.Trace != "" && !s.replays() {
+		return nil, fieldErr("trace", "%q is not loaded: LoadScenario reads it, or set TraceFile", s.Trace)
 	}
 	if err := s.normalize(); err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (s *Scenario) normalize() error {
 	if d.Replicas < 0 || d.Replicas > maxPods {
 		return fieldErr("deployment.replicas", "must be between 1 and %d, got %d", maxPods, d.Replicas)
 	}
-	replay := len(s.TraceEvents) > 0 || s.Trace != ""
+	replay := s.replays() || s.Trace != ""
 	if d.Replicas == 0 && !replay {
 		return fieldErr("deployment.replicas", "must be at least 1 (zero pods serve nothing)")
 	}
@@ -148,7 +148,7 @@ func (s *Scenario) normalize() error {
 			return fieldErr(p+".at", "steps must be in time order (%v comes after %v)", st.At, w.Steps[i-1].At)
 		}
 	}
-	if n := w.expected(s.Duration.Std(), s.meanEndpoints()); n < 1 && (!replay || len(s.TraceEvents) > 0) {
+	if n := w.expected(s.Duration.Std(), s.meanEndpoints()); n < 1 && (!replay || s.replays()) {
 		return fieldErr("workload", "starts %.3g arrivals on average in %v (%s, sessions of %g requests): the run would offer almost nothing; raise the rate, shorten the sessions or lengthen the run",
 			n, s.Duration, rateText(w), max(w.Sessions.Requests, 1))
 	}
@@ -202,10 +202,39 @@ func (s *Scenario) normalize() error {
 // meanEndpoints estimates the mean size of the endpoint set: the
 // replicas, or a trace's time-weighted ready count.
 func (s *Scenario) meanEndpoints() float64 {
-	if len(s.TraceEvents) > 0 {
-		return traceStats(s.TraceEvents).mean
+	if info, ok := s.traceInfo(); ok {
+		return info.MeanReady
 	}
 	return float64(s.Deployment.Replicas)
+}
+
+// replays reports whether the scenario has a trace to replay.
+func (s *Scenario) replays() bool { return s.TraceFile != nil || len(s.TraceEvents) > 0 }
+
+// traceInfo summarises the trace the scenario replays, if any.
+func (s *Scenario) traceInfo() (TraceInfo, bool) {
+	switch {
+	case s.TraceFile != nil:
+		return s.TraceFile.Info(), true
+	case len(s.TraceEvents) > 0:
+		var st traceSummer
+		for _, ev := range s.TraceEvents {
+			st.add(ev)
+		}
+		return st.done(), true
+	}
+	return TraceInfo{}, false
+}
+
+// traceSource opens a stream of the trace's events, or returns nil.
+func (s *Scenario) traceSource() EventSource {
+	switch {
+	case s.TraceFile != nil:
+		return s.TraceFile.events()
+	case len(s.TraceEvents) > 0:
+		return &sliceSource{events: s.TraceEvents}
+	}
+	return nil
 }
 
 // integral returns the requests the rate and its steps offer from a to b

@@ -11,6 +11,7 @@ const (
 	evProxyUpdate                  // proxy a applies endpoint version b
 	evPod                          // a pod's lifecycle step; a = pod, b = step, c = epoch
 	evController                   // a churn action or a controller step; a = action
+	evTrace                        // the trace's next instant
 	evWindow                       // close a metrics window
 )
 

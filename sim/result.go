@@ -193,7 +193,7 @@ func (m *metrics) result(r *run) *Result {
 		Unfinished:   m.unfinished,
 		Retries:      m.retries,
 		Sessions:     m.sessionsStarted,
-		Pods:         len(r.pods),
+		Pods:         r.podsCreated,
 		Changes:      m.changes,
 		MinEndpoints: m.minSet,
 		MaxEndpoints: m.maxSet,
@@ -258,14 +258,13 @@ func (m *metrics) result(r *run) *Result {
 		res.Overloaded /= span.Seconds()
 		res.Load /= span.Seconds()
 	}
-	var rates []float64
+	rates := m.rates
 	for i := range r.pods {
-		p := &r.pods[i]
-		if p.readyFor >= m.window {
-			rates = append(rates, float64(p.requests)/p.readyFor.Seconds()/float64(p.weight))
+		if p := &r.pods[i]; p.state != podGone && p.readyFor >= m.window {
+			rates.add(float64(p.requests) / p.readyFor.Seconds() / float64(p.weight))
 		}
 	}
-	res.RequestSkew, _ = skewOf(rates)
+	res.RequestSkew, _ = rates.skew()
 	res.InFlightSkew = m.inflight.mean()
 	res.PeakInFlight = m.inflight.peak
 	if m.updates > 0 {

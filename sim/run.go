@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/sim/trace"
 )
 
 // epoch is the Unix time in nanoseconds the virtual clock starts at, for
@@ -81,8 +82,10 @@ type run struct {
 	// one and voids the old (Workload.RatePerEndpoint).
 	arrEpoch int32
 
-	pods     []pod
-	byID     map[string]int32
+	pods        []pod   // by slot; a gone pod's slot is reused (retire)
+	freePods    []int32 // slots of gone pods
+	podsCreated int
+	byID        map[string]int32
 	services []sampler // service-time samplers, by template generation
 	gen      int
 	desired  int
@@ -117,7 +120,11 @@ type run struct {
 	sessMean     float64
 
 	actions []action
-	started int // actions[:started] were applied by bootstrap
+
+	// the trace being replayed, if any, and its next event
+	trace     EventSource
+	traceNext trace.Event
+	traceOK   bool
 	m       *metrics
 }
 
@@ -189,6 +196,7 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 		return nil, err
 	}
 	r.actions = actions
+	r.trace = sc.traceSource()
 	return r, nil
 }
 
@@ -225,7 +233,7 @@ func (r *run) loop() {
 	end := r.sc.Duration.Std()
 	stop := end + r.sc.Drain.Std()
 	r.scheduleArrival()
-	for i := r.started; i < len(r.actions); i++ {
+	for i := range r.actions {
 		r.q.push(r.actions[i].at, evController, int32(i), 0, 0)
 	}
 	r.q.push(r.m.window, evWindow, 0, 0, 0)
@@ -294,6 +302,10 @@ func (r *run) handle(ev event, ended bool) {
 		if !ended {
 			r.act(int(ev.a), ev.b)
 		}
+	case evTrace:
+		if !ended {
+			r.traceStep()
+		}
 	case evWindow:
 		if !ended {
 			r.m.closeWindow(r)
@@ -306,10 +318,7 @@ func (r *run) handle(ev event, ended bool) {
 // trace's state at its first instant), and every proxy knowing them, so a
 // run begins in steady state.
 func (r *run) bootstrap() {
-	for r.started < len(r.actions) && r.actions[r.started].kind == actTrace && r.actions[r.started].at <= r.actions[0].at {
-		r.replay(r.actions[r.started].event)
-		r.started++
-	}
+	r.startTrace()
 	for range r.desired {
 		i := r.createPod()
 		p := &r.pods[i]

@@ -54,8 +54,14 @@ type Scenario struct {
 	// TraceSpeed replays the trace this many times faster than it was
 	// recorded: 60 plays an hour in a minute. Zero means 1.
 	TraceSpeed float64 `yaml:"traceSpeed" json:"traceSpeed,omitempty"`
-	// TraceEvents are the trace's events, read by LoadScenario or set by
-	// the caller; when not empty they replace the Deployment's controller.
+	// TraceFile is the trace to replay, read by ReadTrace (LoadScenario
+	// reads the file Trace names into it): every run streams it, and none
+	// holds it in memory. When set it replaces the Deployment's
+	// controller.
+	TraceFile *Trace `yaml:"-" json:"-"`
+	// TraceEvents are a trace's events held in memory, for small traces
+	// made in code; when not empty (and TraceFile is nil) they replace the
+	// Deployment's controller.
 	TraceEvents []trace.Event `yaml:"-" json:"-"`
 
 	algs []Algorithm // Algorithms resolved, by normalize

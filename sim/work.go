@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
-	"github.com/lbkit/lbkit/sim/trace"
 )
 
 // ErrTooBig is wrapped by the error Compare returns for a run whose
@@ -86,8 +85,8 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 			pods = max(pods, float64(c.Scale.Replicas))
 		}
 	}
-	tr := traceStats(sc.TraceEvents)
-	pods = max(pods, float64(tr.peak))
+	tr, replay := sc.traceInfo()
+	pods = max(pods, float64(tr.PeakReady))
 
 	// What one run does, in requests' worth, apart from the endpoint
 	// updates; and how many times the endpoint set changes.
@@ -121,10 +120,10 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 			changes += 2 * pods
 		}
 	}
-	if n := len(sc.TraceEvents); n > 0 {
-		span := time.Duration(float64(sc.TraceEvents[n-1].At-sc.TraceEvents[0].At) / sc.TraceSpeed)
-		add(fmt.Sprintf("%d trace events over %v", n, span.Round(time.Second)), float64(n)*pods/10)
-		changes += float64(tr.instants)
+	if replay {
+		span := time.Duration(float64(tr.Last-tr.First) / sc.TraceSpeed)
+		add(fmt.Sprintf("%d trace events over %v", tr.Events, span.Round(time.Second)), float64(tr.Events)*pods/10)
+		changes += float64(tr.Instants)
 	}
 	var perRun float64
 	for _, p := range parts {
@@ -229,42 +228,4 @@ func peakRate(w *Workload) float64 {
 		peak = max(peak, s.Rate)
 	}
 	return peak
-}
-
-// traceInfo is what the work estimate and the default replay rate need
-// to know of a trace.
-type traceInfo struct {
-	instants int     // the distinct times of its events
-	peak     int     // the most endpoints ready at once
-	mean     float64 // the time-weighted mean of the endpoints ready
-}
-
-func traceStats(events []trace.Event) traceInfo {
-	ready := map[string]bool{}
-	var info traceInfo
-	var area float64
-	for i, ev := range events {
-		if i == 0 || ev.At > events[i-1].At {
-			info.instants++
-		}
-		if i > 0 {
-			area += float64(len(ready)) * (ev.At - events[i-1].At).Seconds()
-		}
-		switch ev.Kind {
-		case trace.Ready:
-			ready[ev.Endpoint] = true
-		case trace.Unready, trace.Remove:
-			delete(ready, ev.Endpoint)
-		}
-		info.peak = max(info.peak, len(ready))
-	}
-	if len(events) == 0 {
-		return info
-	}
-	if span := (events[len(events)-1].At - events[0].At).Seconds(); span > 0 {
-		info.mean = area / span
-	} else {
-		info.mean = float64(len(ready))
-	}
-	return info
 }

@@ -70,12 +70,13 @@ func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, er
 	if err != nil {
 		return sim.Scenario{}, err
 	}
-	events, err := sim.ReadTrace(path)
+	tr, err := sim.ReadTrace(path)
 	if err != nil {
 		return sim.Scenario{}, err
 	}
+	info := tr.Info()
 	sc.Name = "replay " + filepath.Base(path)
-	sc.Trace, sc.TraceEvents, sc.TraceSpeed = "", events, f.speed
+	sc.Trace, sc.TraceFile, sc.TraceEvents, sc.TraceSpeed = "", tr, nil, f.speed
 	sc.Churn = nil
 	sc.Deployment.Replicas = 0
 	sc.Workload.Steps = nil
@@ -96,8 +97,8 @@ func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, er
 		speed = fmt.Sprintf(", %gx faster than recorded", f.speed)
 	}
 	sc.Description = fmt.Sprintf("%d endpoint changes from %s%s at %s through %d proxies, pods of %s",
-		len(events), path, speed, load, sc.Proxies.Replicas, base)
-	sc.Duration = sim.Duration(time.Duration(float64(events[len(events)-1].At)/f.speed) + 30*time.Second)
+		info.Events, path, speed, load, sc.Proxies.Replicas, base)
+	sc.Duration = sim.Duration(time.Duration(float64(info.Last)/f.speed) + 30*time.Second)
 	if dur > 0 {
 		sc.Duration = sim.Duration(dur)
 	}
@@ -144,7 +145,7 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 		return err
 	}
 	if err := work.Check(opts.MaxWork); err != nil {
-		if len(sc.TraceEvents) > 0 {
+		if sc.TraceFile != nil || len(sc.TraceEvents) > 0 {
 			err = fmt.Errorf("%w; a long trace can be replayed faster than recorded (--speed, or traceSpeed in a scenario)", err)
 		}
 		return usageError{err}
