@@ -86,15 +86,15 @@ type run struct {
 	freePods    []int32 // slots of gone pods
 	podsCreated int
 	byID        map[string]int32
-	services []sampler // service-time samplers, by template generation
-	gen      int
-	desired  int
-	zones    []string
-	nextZone int
-	nextIP   int
-	crash    *CrashAction // crashes in force, or nil
-	err      error        // the first error; it stops the run
-	killed   []try        // requests failAll took from a dead pod, to retry
+	services    []sampler // service-time samplers, by template generation
+	gen         int
+	desired     int
+	zones       []string
+	nextZone    int
+	nextIP      int
+	crash       *CrashAction // crashes in force, or nil
+	err         error        // the first error; it stops the run
+	killed      []try        // requests failAll took from a dead pod, to retry
 
 	nextReport time.Duration // virtual time of the next progress report
 	wallReport time.Time     // wall time of the last progress report
@@ -125,7 +125,7 @@ type run struct {
 	trace     EventSource
 	traceNext trace.Event
 	traceOK   bool
-	m       *metrics
+	m         *metrics
 }
 
 // Run runs the scenario once with one algorithm and returns its result.
