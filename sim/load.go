@@ -56,7 +56,11 @@ func BuiltinScenarioYAML(name string) ([]byte, error) {
 
 // LoadScenario reads a scenario file, and the trace it names (relative to
 // the file), and validates both.
-func LoadScenario(path string) (Scenario, error) {
+func LoadScenario(path string) (Scenario, error) { return LoadScenarioProgress(path, nil) }
+
+// LoadScenarioProgress is LoadScenario that calls progress, if not nil,
+// now and then with the fraction of the scenario's trace read.
+func LoadScenarioProgress(path string, progress func(done float64)) (Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Scenario{}, fmt.Errorf("sim: %w", err)
@@ -70,7 +74,7 @@ func LoadScenario(path string) (Scenario, error) {
 		if !filepath.IsAbs(tp) {
 			tp = filepath.Join(filepath.Dir(path), tp)
 		}
-		if sc.TraceFile, err = ReadTrace(tp); err != nil {
+		if sc.TraceFile, err = ReadTraceProgress(tp, progress); err != nil {
 			return Scenario{}, err
 		}
 		if err := sc.check(path, nil); err != nil {

@@ -45,13 +45,21 @@ type TraceInfo struct {
 
 // ReadTrace reads a churn trace file, CSV or an EndpointSlice watch (see
 // package sim/trace), into a Trace.
-func ReadTrace(path string) (*Trace, error) {
+func ReadTrace(path string) (*Trace, error) { return ReadTraceProgress(path, nil) }
+
+// ReadTraceProgress is ReadTrace that calls progress, if not nil, now and
+// then with the fraction of the file read.
+func ReadTraceProgress(path string, progress func(done float64)) (*Trace, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
 	defer f.Close()
-	events, err := trace.Read(f, trace.SliceOptions{}) // TODO(stream): trace.NewReader
+	var r io.Reader = f
+	if st, err := f.Stat(); err == nil && progress != nil && st.Size() > 0 {
+		r = &countingReader{r: f, size: st.Size(), progress: progress}
+	}
+	events, err := trace.Read(r, trace.SliceOptions{}) // TODO(stream): trace.NewReader
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -60,6 +68,24 @@ func ReadTrace(path string) (*Trace, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
+}
+
+// countingReader reports the fraction of a file read, every 4 MiB.
+type countingReader struct {
+	r        io.Reader
+	n, last  int64
+	size     int64
+	progress func(float64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n-c.last >= 4<<20 || err != nil {
+		c.last = c.n
+		c.progress(min(float64(c.n)/float64(c.size), 1))
+	}
+	return n, err
 }
 
 // EventSource is a stream of trace events: trace.Reader is one. Next

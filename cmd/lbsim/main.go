@@ -18,6 +18,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -51,6 +52,10 @@ type flags struct {
 	noCost     bool
 	progress   string
 	maxWork    float64
+	// the progress bar, made on first use (flags.bar)
+	stderr       io.Writer
+	progressBar  *progress
+	progressDone bool
 	// replay only
 	rate     float64
 	load     float64
@@ -91,6 +96,7 @@ scenario, "` + sim.DefaultScenario + `".`,
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { f.stderr = cmd.ErrOrStderr() }
 	addRunFlags(root, f)
 	root.AddCommand(newRunCmd(f), newReplayCmd(f), newScenariosCmd(), newAlgorithmsCmd())
 	return root
@@ -117,7 +123,11 @@ func newRunCmd(f *flags) *cobra.Command {
   lbsim run ./my-scenario.yaml --format json > report.json`,
 		Args: exactArgs(1, "a scenario name (see 'lbsim scenarios') or a YAML file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := loadScenario(args[0])
+			bar, err := f.bar()
+			if err != nil {
+				return err
+			}
+			sc, err := loadScenario(args[0], bar.reading())
 			if err != nil {
 				return err
 			}

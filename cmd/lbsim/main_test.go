@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -192,4 +193,25 @@ func TestUsageErrors(t *testing.T) {
 		var u usageError
 		assert.Equal(t, tc.usage, errors.As(err, &u), "%v: usage error (exit 2)", tc.args)
 	}
+}
+
+// The progress bar appears once the command has taken a second, and says
+// what the work is.
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	p, err := newProgress("always", &buf)
+	require.NoError(t, err)
+	p.update(0.5)
+	assert.Empty(t, buf.String(), "nothing before a second")
+	p.start = p.start.Add(-2 * time.Second)
+	p.update(0.5)
+	p.phase("simulating")
+	p.update(0.25)
+	p.finish()
+	out := buf.String()
+	assert.Contains(t, out, "reading the trace")
+	assert.Contains(t, out, "simulating")
+	_, err = newProgress("sometimes", &buf)
+	var u usageError
+	require.ErrorAs(t, err, &u)
 }

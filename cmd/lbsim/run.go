@@ -20,10 +20,11 @@ import (
 	"github.com/lbkit/lbkit/sim"
 )
 
-// loadScenario reads a scenario file, or a built-in scenario by name.
-func loadScenario(arg string) (sim.Scenario, error) {
+// loadScenario reads a scenario file, or a built-in scenario by name;
+// progress, if not nil, follows the reading of its trace.
+func loadScenario(arg string, progress func(float64)) (sim.Scenario, error) {
 	if _, err := os.Stat(arg); err == nil || strings.ContainsAny(arg, `/\.`) {
-		return sim.LoadScenario(arg)
+		return sim.LoadScenarioProgress(arg, progress)
 	}
 	sc, err := sim.BuiltinScenario(arg)
 	var unknown *sim.UnknownNameError
@@ -66,11 +67,15 @@ func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, er
 	if base == "" {
 		base = sim.DefaultScenario
 	}
-	sc, err := loadScenario(base)
+	bar, err := f.bar()
 	if err != nil {
 		return sim.Scenario{}, err
 	}
-	tr, err := sim.ReadTrace(path)
+	sc, err := loadScenario(base, nil)
+	if err != nil {
+		return sim.Scenario{}, err
+	}
+	tr, err := sim.ReadTraceProgress(path, bar.reading())
 	if err != nil {
 		return sim.Scenario{}, err
 	}
@@ -109,6 +114,9 @@ func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, er
 // execute applies the flags to sc, runs it and writes the report. Every
 // flag is checked, and --out made ready, before anything runs.
 func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
+	if sc.TraceFile != nil {
+		defer sc.TraceFile.Close()
+	}
 	switch f.format {
 	case "table", "json", "csv":
 	default:
@@ -130,7 +138,7 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	if cmd.Flags().Changed("seed") {
 		sc.Seed = f.seed
 	}
-	bar, err := newProgress(f.progress, cmd.ErrOrStderr())
+	bar, err := f.bar()
 	if err != nil {
 		return err
 	}
@@ -155,6 +163,7 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 			work.Total(), work.Runs, strings.Join(work.Parts, ", "), t.Round(time.Second))
 	}
 	if bar != nil {
+		bar.phase("simulating")
 		opts.Progress = bar.update
 	}
 	rep, err := sim.Compare(sc, opts)
@@ -232,13 +241,27 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-// progress draws one bar for all the runs, shown only once the work has
-// taken a second, so short runs print nothing extra.
+// progress draws one bar for each phase of the work (reading a trace,
+// simulating), shown only once the command has taken a second, so short
+// runs print nothing extra.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
 	start time.Time
+	desc  string
 	bar   *progressbar.ProgressBar
+}
+
+// bar returns the command's progress bar, made on first use, or nil when
+// --progress says none.
+func (f *flags) bar() (*progress, error) {
+	if f.progressBar != nil || f.progressDone {
+		return f.progressBar, nil
+	}
+	var err error
+	f.progressBar, err = newProgress(f.progress, f.stderr)
+	f.progressDone = err == nil
+	return f.progressBar, err
 }
 
 func newProgress(mode string, w io.Writer) (*progress, error) {
@@ -254,10 +277,30 @@ func newProgress(mode string, w io.Writer) (*progress, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--progress %q: want auto, always or never", mode)}
 	}
-	return &progress{w: w, start: time.Now()}, nil
+	return &progress{w: w, start: time.Now(), desc: "reading the trace"}, nil
 }
 
-// update sets the bar to the fraction of the whole work done.
+// reading returns the callback that follows the reading of a trace, or
+// nil for no bar.
+func (p *progress) reading() func(float64) {
+	if p == nil {
+		return nil
+	}
+	return p.update
+}
+
+// phase ends the current bar; the next update starts one that says desc.
+func (p *progress) phase(desc string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		p.bar = nil
+	}
+	p.desc = desc
+}
+
+// update sets the bar to the fraction of the phase's work done.
 func (p *progress) update(done float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -267,7 +310,7 @@ func (p *progress) update(done float64) {
 		}
 		p.bar = progressbar.NewOptions(1000,
 			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription("simulating"),
+			progressbar.OptionSetDescription(p.desc),
 			progressbar.OptionShowElapsedTimeOnFinish(),
 			progressbar.OptionClearOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond),
