@@ -271,3 +271,25 @@ func TestCustomAlgorithms(t *testing.T) {
 	_, err = Compare(sc, Options{Algorithms: []Algorithm{{Name: "nothing"}}})
 	require.ErrorContains(t, err, "needs a Name and a New")
 }
+
+// Replications run in parallel, yet the report is the same however many
+// run at once; the replications' seeds are derived from the scenario's.
+func TestReplicationsDeterministic(t *testing.T) {
+	sc := short(t, "steady")
+	sc.Duration = Duration(10 * time.Second)
+	render := func(par int) string {
+		rep, err := Compare(sc, Options{Algorithms: []Algorithm{mustAlg(t, "random"), mustAlg(t, "maglev")}, Runs: 3, Parallel: par})
+		require.NoError(t, err)
+		var buf strings.Builder
+		require.NoError(t, rep.WriteJSON(&buf))
+		return buf.String()
+	}
+	one := render(1)
+	require.Equal(t, one, render(4))
+	rep, err := Compare(sc, Options{Algorithms: []Algorithm{mustAlg(t, "random")}, Runs: 3})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{sc.Seed, ReplicationSeed(sc.Seed, 1), ReplicationSeed(sc.Seed, 2)}, rep.Seeds)
+	assert.NotEqual(t, rep.Seeds[1], rep.Seeds[2])
+	vals := rep.Summary[0].Metrics["p99_ms"].Values
+	assert.NotEqual(t, vals[0], vals[1], "replications differ")
+}
