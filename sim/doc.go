@@ -32,6 +32,47 @@
 // stopping fails and is counted, as is a request in flight when its pod
 // crashes or is killed, and one rejected by a full queue.
 //
+// # Accounting
+//
+// Arrivals, sessions and churn stop at Scenario.Duration; the pods go on
+// serving what they hold for at most Scenario.Drain. Every request then
+// has succeeded, failed or is unfinished (Result.Unfinished), and the
+// failure rate counts the unfinished ones. Latency percentiles cover the
+// requests that succeeded and those unfinished, counted at their age: a
+// percentile that an unfinished request reaches is only a lower bound, and
+// Latency.AtLeast says so. Each window records the load the workload
+// offered against the nominal capacity of the endpoint set, so a report
+// can say when a scenario is overloaded whatever the algorithm.
+//
+// # Replications and confidence
+//
+// Compare runs every algorithm Options.Runs times, replication k on seed
+// ReplicationSeed(Scenario.Seed, k), in parallel, and summarises each
+// figure as a mean with a 95% confidence interval (Student's t). The
+// run's randomness comes in independent streams (the workload, the
+// cluster, each request's own draws, the metrics' samples), so all the
+// algorithms of a replication see the same arrivals, keys, service
+// demands and churn: common random numbers. Differences are then tested
+// pair by pair, and the summary marks the best figure of each metric and
+// those a paired t-test cannot tell from it.
+//
+// # Bounded work
+//
+// Before it runs, Compare estimates the work (EstimateWork: requests,
+// endpoint updates with the algorithms' measured build cost, crashes,
+// scale steps, trace events) and refuses, with ErrTooBig and a message
+// that says what is big, a run above Options.MaxWork or one whose queues
+// would hold tens of millions of requests.
+//
+// # Traces
+//
+// ReadTrace reads a recorded trace once, checks and summarises it, and
+// keeps it as compact records in a temporary file; every run streams it
+// again, one instant at a time, so a month of churn replays in memory
+// that does not grow with its length. Workload.RatePerEndpoint makes the
+// offered rate follow the endpoint set, as recorded traffic follows an
+// autoscaled Deployment, and Scenario.TraceSpeed plays a trace faster.
+//
 // # Determinism
 //
 // A run is single-threaded, reads no clock and starts no goroutine: the
@@ -41,7 +82,8 @@
 // the virtual time (balancer.Request.Now, balancer.DoneInfo.Now). The same
 // scenario and seed give byte-identical results, except
 // Result.PickNanos, which is measured with the wall clock when
-// Options.PickCost asks for it and never feeds back into the model.
+// Options.PickCost asks for it, on a copy of a proxy's picker with its own
+// random source, and never feeds back into the model.
 //
 // # Validation
 //
@@ -53,7 +95,8 @@
 //
 // # Cost
 //
-// About a million simulated requests a second on one core (BenchmarkSim:
-// 100 pods, power of two choices), in memory bounded by the pods, windows
-// and endpoint updates, whatever the number of requests.
+// About 2.5 million simulated requests a second on one core
+// (BenchmarkSim: 100 pods, power of two choices), in memory bounded by
+// the pods alive, the windows and the endpoint updates in flight, whatever
+// the number of requests or the length of a trace.
 package sim
