@@ -58,3 +58,27 @@ deployment:
 	// mine.yaml:7: sim: invalid scenario: workload.rate: must be a positive number of requests a second up to 1e+08, got -5
 	// typo.yaml: sim: invalid scenario: line 6: unknown field "replcas"
 }
+
+// Replications give every figure an interval, and tell which differences
+// are real: all the algorithms of a replication see the same requests.
+func ExampleCompare_runs() {
+	sc := sim.Scenario{
+		Name:       "two-choices",
+		Seed:       7,
+		Duration:   sim.Duration(20 * time.Second),
+		Algorithms: []string{"random", "least-request"},
+		Deployment: sim.Deployment{Replicas: 10},
+		Workload:   sim.Workload{Rate: 800}, // 80% of the pods' capacity
+	}
+	rep, err := sim.Compare(sc, sim.Options{Runs: 5})
+	if err != nil {
+		panic(err)
+	}
+	for _, s := range rep.Summary {
+		p99 := s.Metrics["p99_ms"]
+		fmt.Printf("%-14s p99 %5.1f ms ±%4.1f best=%v\n", s.Algorithm, p99.Mean, p99.CI95, p99.Best)
+	}
+	// Output:
+	// random         p99 233.2 ms ±38.0 best=false
+	// least-request  p99  79.9 ms ± 5.3 best=true
+}
