@@ -20,27 +20,42 @@ var header = []string{"time", "event", "endpoint", "weight", "zone"}
 const maxLine = 64 << 10
 
 // ReadCSV reads a trace in the CSV format described in the package
-// documentation. It returns the events in file order, with the shorthand
-// "ready of an unknown endpoint" expanded into an add and a ready at the
-// same time, so the result always passes Validate.
+// documentation: it collects the events of NewCSVReader(r). It returns the
+// events in file order, with the shorthand "ready of an unknown endpoint"
+// expanded into an add and a ready at the same time, so the result always
+// passes Validate.
 //
 // Errors name the line and wrap ErrSyntax (a malformed line) or ErrOrder
 // (time going backwards, or an event illegal for the endpoint's state).
 // On error ReadCSV returns no events.
 func ReadCSV(r io.Reader) ([]Event, error) {
+	return collect(NewCSVReader(r))
+}
+
+// csvFormat reads the CSV format a line at a time. It holds the phase of
+// each endpoint that has been added and not removed.
+type csvFormat struct {
+	sc       *bufio.Scanner
+	c        checker
+	line     int           // lines read
+	prevLine int           // line of the last event
+	last     time.Duration // time of the last event
+	events   bool          // an event has been read
+	data     bool          // a non-comment line has been read
+}
+
+// newCSVFormat reads r, whose first byte is at position at of the input.
+func newCSVFormat(r io.Reader, at position) *csvFormat {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
-	var (
-		events   []Event
-		c        checker
-		line     int
-		prevLine int  // line of the last event
-		data     bool // a non-comment line has been seen
-	)
-	for sc.Scan() {
-		line++
-		text := strings.TrimSuffix(sc.Text(), "\r")
-		if line == 1 {
+	return &csvFormat{sc: sc, line: at.lines}
+}
+
+func (f *csvFormat) next(buf []Event) ([]Event, error) {
+	for f.sc.Scan() {
+		f.line++
+		text := strings.TrimSuffix(f.sc.Text(), "\r")
+		if f.line == 1 {
 			text = strings.TrimPrefix(text, "\uFEFF") // a byte order mark
 		}
 		text = strings.TrimSpace(text)
@@ -51,42 +66,41 @@ func ReadCSV(r io.Reader) ([]Event, error) {
 		for i := range fields {
 			fields[i] = strings.TrimSpace(fields[i])
 		}
-		first := !data
-		data = true
+		first := !f.data
+		f.data = true
 		if first && strings.EqualFold(fields[0], header[0]) {
-			if err := checkHeader(fields, line); err != nil {
-				return nil, err
+			if err := checkHeader(fields, f.line); err != nil {
+				return buf, err
 			}
 			continue
 		}
-		e, err := parseLine(fields, line)
+		e, err := parseLine(fields, f.line)
 		if err != nil {
-			return nil, err
+			return buf, err
 		}
-		if len(events) > 0 && e.At < events[len(events)-1].At {
-			return nil, lineErr(ErrOrder, line, "time %v is before %v at line %d",
-				e.At, events[len(events)-1].At, prevLine)
+		if f.events && e.At < f.last {
+			return buf, lineErr(ErrOrder, f.line, "time %v is before %v at line %d", e.At, f.last, f.prevLine)
 		}
-		if e.Kind == Ready && !c.known(e.Endpoint) {
+		if e.Kind == Ready && !f.c.known(e.Endpoint) {
 			// The shorthand of recorded traces: ready implies add.
 			add := e
 			add.Kind = Add
-			c.step(add)
-			events = append(events, add)
+			f.c.step(add)
+			buf = append(buf, add)
 		}
-		if msg, kind := c.step(e); kind != nil {
-			return nil, lineErr(kind, line, "%s", msg)
+		if msg, kind := f.c.step(e); kind != nil {
+			return buf, lineErr(kind, f.line, "%s", msg)
 		}
-		events = append(events, e)
-		prevLine = line
+		f.events, f.last, f.prevLine = true, e.At, f.line
+		return append(buf, e), nil
 	}
-	if err := sc.Err(); err != nil {
+	if err := f.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, lineErr(ErrSyntax, line+1, "line longer than %d bytes", maxLine)
+			return buf, lineErr(ErrSyntax, f.line+1, "line longer than %d bytes", maxLine)
 		}
-		return nil, fmt.Errorf("trace: line %d: %w", line+1, err)
+		return buf, fmt.Errorf("trace: line %d: %w", f.line+1, err)
 	}
-	return events, nil
+	return buf, io.EOF
 }
 
 // checkHeader accepts a header that names the first three or more columns

@@ -1,11 +1,8 @@
 package trace
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 	"unicode"
@@ -206,41 +203,4 @@ func Validate(events []Event) error {
 		}
 	}
 	return nil
-}
-
-// Read reads a trace in either format. It looks at the first byte that is
-// not white space (or a UTF-8 byte order mark): '{' or '[' means an
-// EndpointSlice stream, read by ReadEndpointSlices with opt; anything else
-// means CSV, read by ReadCSV, which ignores opt.
-func Read(r io.Reader, opt SliceOptions) ([]Event, error) {
-	br := bufio.NewReader(r)
-	var skipped []byte
-	for {
-		b, err := br.ReadByte()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("trace: read: %w", err)
-		}
-		skipped = append(skipped, b)
-		if isSpaceOrBOM(b) {
-			continue
-		}
-		if b == '{' || b == '[' {
-			return ReadEndpointSlices(io.MultiReader(bytes.NewReader(skipped), br), opt)
-		}
-		break
-	}
-	return ReadCSV(io.MultiReader(bytes.NewReader(skipped), br))
-}
-
-// isSpaceOrBOM reports white space and the bytes of a UTF-8 byte order
-// mark (EF BB BF), none of which can start either format.
-func isSpaceOrBOM(b byte) bool {
-	switch b {
-	case ' ', '\t', '\r', '\n', 0xEF, 0xBB, 0xBF:
-		return true
-	}
-	return false
 }
