@@ -1,13 +1,13 @@
 package trace
 
-// This file is the oracle of the equivalence tests and fuzzers: the
-// EndpointSlice and CSV readers as they were before they streamed, copied
-// verbatim with their identifiers renamed (old...). oldReadEndpointSlices
+// This file is the oracle of the equivalence tests and fuzzers: Read and
+// the EndpointSlice and CSV readers as they were before they streamed,
+// copied verbatim with their identifiers renamed (old...). oldReadEndpointSlices
 // reads the whole input, then re-merges the union of all slices on every
 // update. It shares with the package the types it decodes JSON into,
 // whose names show in encoding/json's messages, and the helpers errAt,
-// checkName, checker, parseLine and checkHeader. Do not change it but to
-// follow their renames.
+// checkName, checker, parseLine, checkHeader and isSpaceOrBOM. Do not
+// change it but to follow their renames.
 
 import (
 	"bufio"
@@ -607,4 +607,31 @@ func oldReadCSV(r io.Reader) ([]Event, error) {
 		return nil, fmt.Errorf("trace: line %d: %w", line+1, err)
 	}
 	return events, nil
+}
+
+// oldRead reads a trace in either format. It looks at the first byte that is
+// not white space (or a UTF-8 byte order mark): '{' or '[' means an
+// EndpointSlice stream, read by ReadEndpointSlices with opt; anything else
+// means CSV, read by ReadCSV, which ignores opt.
+func oldRead(r io.Reader, opt SliceOptions) ([]Event, error) {
+	br := bufio.NewReader(r)
+	var skipped []byte
+	for {
+		b, err := br.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trace: read: %w", err)
+		}
+		skipped = append(skipped, b)
+		if isSpaceOrBOM(b) {
+			continue
+		}
+		if b == '{' || b == '[' {
+			return oldReadEndpointSlices(io.MultiReader(bytes.NewReader(skipped), br), opt)
+		}
+		break
+	}
+	return oldReadCSV(io.MultiReader(bytes.NewReader(skipped), br))
 }
