@@ -9,18 +9,19 @@ import (
 )
 
 // Reader reads a trace one event at a time, from a CSV file or from an
-// EndpointSlice stream. Its memory grows with the number of live endpoints
-// and slices and with the largest JSON value in the stream, never with the
-// number of lines or updates, so it reads recordings of any length.
+// EndpointSlice stream. Its memory grows with the number of live endpoints,
+// slices and services and with the largest JSON value in the stream, never
+// with the number of lines or updates, so it reads recordings of any
+// length.
 //
-// The events a Reader returns pass Validate, as the slice that Read, ReadCSV
-// and ReadEndpointSlices return does: those functions collect a Reader's
-// events. Reading as a stream differs from them in two ways, both
-// necessarily. On an error, the events before it have already been
-// returned. And an EndpointSlice stream that holds several services while
-// SliceOptions.Service is empty fails when the second service appears
-// (the error lists the services seen so far), and one that lacks the
-// chosen service fails at its end.
+// The events a Reader returns pass Validate; Read, ReadCSV and
+// ReadEndpointSlices collect them. On an error, the events before it have
+// already been returned, where those functions return none (but
+// ReadEndpointSlices returns those before an ErrTruncated). The services of
+// an EndpointSlice stream are checked as they appear: a stream of several
+// services while SliceOptions.Service is empty fails when the second one
+// appears, and a stream without the chosen service fails at its end. See
+// the package documentation.
 //
 // A Reader is not safe for concurrent use by multiple goroutines.
 type Reader struct {
