@@ -95,12 +95,14 @@ func TestEquivalenceTestdata(t *testing.T) {
 		for _, opt := range []SliceOptions{{}, {Service: "web", Port: "metrics"}, {Service: "shop/web"}, {Service: "api"}, {Interval: 3}} {
 			t.Run(fmt.Sprintf("%s/%+v", filepath.Base(file), opt), func(t *testing.T) {
 				requireSameAsOracle(t, data, opt)
-				// Cut short everywhere in the first values.
-				for cut := 0; cut < len(data); cut += 1 + len(data)/200 {
-					requireSameAsOracle(t, data[:cut], opt)
-				}
 			})
 		}
+		t.Run(filepath.Base(file)+"/cut", func(t *testing.T) {
+			// Cut short all along, inside values and between them.
+			for cut := 0; cut < len(data); cut += 1 + len(data)/80 {
+				requireSameAsOracle(t, data[:cut], SliceOptions{})
+			}
+		})
 	}
 }
 
