@@ -42,6 +42,20 @@ type csvFormat struct {
 	last     time.Duration // time of the last event
 	events   bool          // an event has been read
 	data     bool          // a non-comment line has been read
+	fields   []string      // scratch for the fields of a line
+}
+
+// splitFields appends the comma-separated fields of line to dst, with
+// the spaces around them trimmed.
+func splitFields(dst []string, line string) []string {
+	for {
+		i := strings.IndexByte(line, ',')
+		if i < 0 {
+			return append(dst, strings.TrimSpace(line))
+		}
+		dst = append(dst, strings.TrimSpace(line[:i]))
+		line = line[i+1:]
+	}
 }
 
 // newCSVFormat reads r, whose first byte is at position at of the input.
@@ -62,10 +76,8 @@ func (f *csvFormat) next(buf []Event) ([]Event, error) {
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		fields := strings.Split(text, ",")
-		for i := range fields {
-			fields[i] = strings.TrimSpace(fields[i])
-		}
+		fields := splitFields(f.fields[:0], text)
+		f.fields = fields
 		first := !f.data
 		f.data = true
 		if first && strings.EqualFold(fields[0], header[0]) {
@@ -81,14 +93,15 @@ func (f *csvFormat) next(buf []Event) ([]Event, error) {
 		if f.events && e.At < f.last {
 			return buf, lineErr(ErrOrder, f.line, "time %v is before %v at line %d", e.At, f.last, f.prevLine)
 		}
+		// parseLine checked the fields.
 		if e.Kind == Ready && !f.c.known(e.Endpoint) {
 			// The shorthand of recorded traces: ready implies add.
 			add := e
 			add.Kind = Add
-			f.c.step(add)
+			f.c.advance(add)
 			buf = append(buf, add)
 		}
-		if msg, kind := f.c.step(e); kind != nil {
+		if msg, kind := f.c.advance(e); kind != nil {
 			return buf, lineErr(kind, f.line, "%s", msg)
 		}
 		f.events, f.last, f.prevLine = true, e.At, f.line
@@ -168,6 +181,9 @@ func parseTime(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, errors.New("empty time")
 	}
+	if d, ok := parseSeconds(s); ok {
+		return d, nil
+	}
 	text := s
 	if isDecimal(s) {
 		text = s + "s"
@@ -187,6 +203,31 @@ func parseTime(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("negative time %q", s)
 	}
 	return d, nil
+}
+
+// parseSeconds parses the decimal seconds of most traces, up to 9 digits
+// before the point and 9 after and not negative, without allocating, as
+// time.ParseDuration parses them with an "s" after (its arithmetic is exact
+// in that range). It reports false for any other string.
+func parseSeconds(s string) (time.Duration, bool) {
+	s = strings.TrimPrefix(s, "+")
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(whole) > 9 || len(frac) > 9 || whole == "" && frac == "" {
+		return 0, false
+	}
+	var d time.Duration
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return 0, false
+			}
+			d = d*10 + time.Duration(part[i]-'0')
+		}
+	}
+	for range 9 - len(frac) {
+		d *= 10
+	}
+	return d, true
 }
 
 // isDecimal reports whether s is a plain decimal number: an optional sign,

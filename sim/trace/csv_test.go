@@ -261,3 +261,27 @@ func FuzzReadCSV(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"0", "12.25", "+1.5", ".5", "5.", ".", "+", "0001", "999999999.999999999", "1000000000",
+		"0.0000000001", "-0", "-0.5", "1e3", "1.5s", "250ms", "NaN", "+-1", "1.2.3", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "" {
+			return
+		}
+		want, wantErr := oldParseTime(s)
+		got, err := parseTime(s)
+		if wantErr != nil {
+			require.EqualError(t, err, wantErr.Error())
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%q", s)
+	})
+}
+
+func TestParseTimeAllocs(t *testing.T) {
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = parseTime("12345.678") }))
+}

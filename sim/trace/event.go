@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Kind is what happens to an endpoint. The zero Kind is not a valid kind.
@@ -122,6 +123,11 @@ func (c *checker) step(e Event) (msg string, kind error) {
 	if msg := checkFields(e); msg != "" {
 		return msg, ErrSyntax
 	}
+	return c.advance(e)
+}
+
+// advance is step for an event whose fields have been checked.
+func (c *checker) advance(e Event) (msg string, kind error) {
 	if c.phases == nil {
 		c.phases = map[string]phase{}
 	}
@@ -173,9 +179,19 @@ func checkFields(e Event) string {
 // checkName rejects the characters a CSV field cannot hold: commas,
 // whitespace, control characters and invalid UTF-8.
 func checkName(what, s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool {
-		return r == ',' || r == unicode.ReplacementChar || unicode.IsSpace(r) || unicode.IsControl(r)
-	}) {
+	bad := false
+	for i := 0; i < len(s) && !bad; i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			bad = strings.ContainsFunc(s[i:], func(r rune) bool {
+				return r == ',' || r == unicode.ReplacementChar || unicode.IsSpace(r) || unicode.IsControl(r)
+			})
+			i = len(s)
+		case c <= ' ', c == ',', c == 0x7f: // in ASCII, those
+			bad = true
+		}
+	}
+	if !bad {
 		return ""
 	}
 	return fmt.Sprintf("%s %q holds a comma, space, control character or invalid UTF-8", what, s)

@@ -198,7 +198,9 @@ func (g *csvGen) Read(p []byte) (int, error) {
 			k := g.line % g.Endpoints
 			kind := Kind(1 + g.line/g.Endpoints%4)
 			b := appendSeconds(g.out[:0], time.Duration(g.line)*time.Millisecond)
-			b = fmt.Appendf(b, ",%v,10.%d.%d.%d:8080,,zone-%c\n", kind, 1+k>>16, k>>8&0xff, k&0xff, 'a'+k%3)
+			b = append(append(append(b, ','), kind.String()...), ",10."...)
+			b = strconv.AppendInt(append(strconv.AppendInt(append(strconv.AppendInt(b, int64(1+k>>16), 10), '.'), int64(k>>8&0xff), 10), '.'), int64(k&0xff), 10)
+			b = append(append(b, ":8080,,zone-"...), byte('a'+k%3), '\n')
 			g.out, g.buf = b, b
 			g.line++
 		}

@@ -1,8 +1,9 @@
 package trace
 
-// This file is the oracle of the equivalence tests and fuzzers: Read and
-// the EndpointSlice and CSV readers as they were before they streamed,
-// copied verbatim with their identifiers renamed (old...). oldReadEndpointSlices
+// This file is the oracle of the equivalence tests and fuzzers: Read, the
+// EndpointSlice and CSV readers, parseTime and checkName as they were
+// before the readers streamed, copied verbatim with their identifiers
+// renamed (old...). oldReadEndpointSlices
 // reads the whole input, then re-merges the union of all slices on every
 // update. It shares with the package the types it decodes JSON into,
 // whose names show in encoding/json's messages, and the helpers errAt,
@@ -16,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // oldReadEndpointSlices reads a stream of EndpointSlices as kubectl prints
@@ -634,4 +637,42 @@ func oldRead(r io.Reader, opt SliceOptions) ([]Event, error) {
 		break
 	}
 	return oldReadCSV(io.MultiReader(bytes.NewReader(skipped), br))
+}
+
+// oldParseTime parses a Go duration ("1.5s") or plain decimal seconds
+// ("12.25"), exactly: "0.1" is 100ms, not the nearest float64.
+func oldParseTime(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, errors.New("empty time")
+	}
+	text := s
+	if isDecimal(s) {
+		text = s + "s"
+	}
+	d, err := time.ParseDuration(text)
+	switch {
+	case err == nil:
+	case isDecimal(s):
+		return 0, fmt.Errorf("time %q is out of range", s)
+	default:
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return 0, fmt.Errorf("time %q is not finite", s)
+		}
+		return 0, fmt.Errorf("invalid time %q (want a duration such as 1.5s or seconds such as 12.25)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative time %q", s)
+	}
+	return d, nil
+}
+
+// oldCheckName rejects the characters a CSV field cannot hold: commas,
+// whitespace, control characters and invalid UTF-8.
+func oldCheckName(what, s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool {
+		return r == ',' || r == unicode.ReplacementChar || unicode.IsSpace(r) || unicode.IsControl(r)
+	}) {
+		return ""
+	}
+	return fmt.Sprintf("%s %q holds a comma, space, control character or invalid UTF-8", what, s)
 }
