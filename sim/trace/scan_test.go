@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,18 @@ func TestParser(t *testing.T) {
 		assert.True(t, ok, "the parser declines %s", in)
 		requireParsesAsJSON(t, []byte(in))
 	}
+	// The parser takes the values of the watch of the scale test, laid out
+	// as kubectl lays them out, itself.
+	g := newWatchGen(3, 10, 10, 1)
+	data, err := io.ReadAll(g)
+	require.NoError(t, err)
+	for len(bytes.TrimSpace(data)) > 0 {
+		var p parser
+		n, ok := p.parse(data)
+		require.True(t, ok, "the parser declines %s", data)
+		data = data[n:]
+	}
+
 	declines := []string{
 		`{"kind":"EndpointSlice","kind":"EndpointSlice"}`,        // repeated
 		`{"kind":"EndpointSlice","Kind":"EndpointSlice"}`,        // repeated, in another case
@@ -181,4 +194,19 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		requireParsesAsJSON(t, []byte(in))
 	})
+}
+
+func BenchmarkParser(b *testing.B) {
+	// One update of the watch of the scale test: a slice of 100
+	// endpoints, as kubectl lays it out.
+	data, err := io.ReadAll(newWatchGen(1, 100, 1, 1))
+	require.NoError(b, err)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var p parser
+	for b.Loop() {
+		if _, ok := p.parse(data); !ok {
+			b.Fatal("declined")
+		}
+	}
 }
