@@ -1,14 +1,17 @@
 package trace
 
-// This file is the oracle of the equivalence tests and fuzzers: Read, the
-// EndpointSlice and CSV readers, parseTime and checkName as they were
-// before the readers streamed, copied verbatim with their identifiers
-// renamed (old...). oldReadEndpointSlices
-// reads the whole input, then re-merges the union of all slices on every
-// update. It shares with the package the types it decodes JSON into,
-// whose names show in encoding/json's messages, and the helpers errAt,
-// checkName, checker, parseLine, checkHeader and isSpaceOrBOM. Do not
-// change it but to follow their renames.
+// This file and oracle_slices_test.go and oracle_csv_test.go are the
+// oracle of the equivalence tests and fuzzers: Read, the EndpointSlice and
+// CSV readers, parseTime and checkName as they were before the readers
+// streamed, copied verbatim with their identifiers renamed (old...).
+// oldReadEndpointSlices reads the whole input, then merges the union of
+// all slices again on every update.
+//
+// The oracle shares with the package the types it decodes JSON into, whose
+// names show in encoding/json's messages, and the helpers errAt, checker,
+// parseLine, checkHeader and isSpaceOrBOM (and through them checkName and
+// parseTime, which FuzzCheckName and FuzzParseTime hold to their old
+// copies). Do not change it but to follow their renames.
 
 import (
 	"bytes"

@@ -194,4 +194,14 @@ func BenchmarkReadCSVStream(b *testing.B) {
 			}
 		}
 	})
+	// The old reader, which kept the events, for comparison.
+	b.Run(fmt.Sprintf("old/lines=%d", lines), func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := oldReadCSV(&csvGen{Lines: lines, Endpoints: 10_000}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
