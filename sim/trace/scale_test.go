@@ -69,7 +69,7 @@ func readSampled(t testing.TB, r *Reader, h *heapSampler) int {
 	}
 }
 
-const mb = 1 << 20
+const mb = 1 << 20 // a MiB
 
 // The readers stream: they read a watch far larger than the memory they
 // use, which does not grow as they read on.
@@ -88,8 +88,8 @@ func TestReaderScaleWatch(t *testing.T) {
 	start := time.Now()
 	n := readSampled(t, NewSliceReader(in, SliceOptions{}), h)
 	elapsed := time.Since(start)
-	t.Logf("%d updates, %d MB, %d events in %v (%.0f MB/s); heap in use at most %d MB (%d samples)",
-		updates, in.n/mb, n, elapsed.Round(time.Millisecond), float64(in.n)/mb/elapsed.Seconds(), h.peak/mb, h.n)
+	t.Logf("%d updates, %.0f MB, %d events in %v (%.0f MB/s); heap in use at most %d MiB (%d samples)",
+		updates, float64(in.n)/1e6, n, elapsed.Round(time.Millisecond), float64(in.n)/1e6/elapsed.Seconds(), h.peak/mb, h.n)
 
 	require.Equal(t, g.Events, n, "events read and made")
 	assert.Greater(t, n, watchSlices*watchPerSlice+updates, "an add, and a ready for most endpoints, then a change an update")
@@ -116,8 +116,8 @@ func TestReaderScaleCSV(t *testing.T) {
 	start := time.Now()
 	n := readSampled(t, NewCSVReader(in), h)
 	elapsed := time.Since(start)
-	t.Logf("%d lines, %d MB in %v (%.0f MB/s, %.1f M lines/s); heap in use at most %d MB (%d samples)",
-		lines, in.n/mb, elapsed.Round(time.Millisecond), float64(in.n)/mb/elapsed.Seconds(),
+	t.Logf("%d lines, %.0f MB in %v (%.0f MB/s, %.1f M lines/s); heap in use at most %d MiB (%d samples)",
+		lines, float64(in.n)/1e6, elapsed.Round(time.Millisecond), float64(in.n)/1e6/elapsed.Seconds(),
 		float64(lines)/1e6/elapsed.Seconds(), h.peak/mb, h.n)
 
 	require.Equal(t, lines, n, "one event a line")
