@@ -22,8 +22,8 @@ const (
 type SliceOptions struct {
 	// Service is the service whose endpoints to follow, matched against
 	// the kubernetes.io/service-name label as "name" or "namespace/name".
-	// Empty means the stream's only service: a stream holding slices of
-	// more than one service is then an error that lists them.
+	// Empty means the stream's only service: a slice of a second service
+	// is then an error that lists the services seen.
 	Service string
 	// Port is the name of the port that forms each endpoint's ID
 	// ("address:port"). Empty means each slice's first port.
@@ -110,7 +110,8 @@ func (sr *sliceReader) slice(raw json.RawMessage, start int64, item bool) (*endp
 }
 
 // accept checks a decoded EndpointSlice and records its service. It
-// returns nil for a slice of another service than the chosen one.
+// returns nil for a slice of another service than the chosen one. Its twin
+// for the parser's slices is admit.
 func (sr *sliceReader) accept(s *endpointSlice, item bool) (*endpointSlice, error) {
 	if s.Kind != "EndpointSlice" && !(item && s.Kind == "") {
 		if s.Kind == "" {
@@ -153,6 +154,7 @@ const (
 // update applies the slices of one update (one object, one watch event or
 // one List) and emits the changes of the union as events. It checks the
 // services seen and the slices first, and changes nothing if they fail.
+// Its twin for the parser's slices is fastUpdate.
 func (sr *sliceReader) update(batch []*endpointSlice, how int) error {
 	if err := sr.checkServices(false); err != nil {
 		return err
@@ -195,7 +197,8 @@ func (sr *sliceReader) commit(changes []sliceChange, how int, at time.Time, anno
 	sr.emitted += len(sr.events) - n
 }
 
-// endpoints returns a slice's endpoints by ID.
+// endpoints returns a slice's endpoints by ID. Its twin for the parser's
+// slices is fastEndpoints: change them together.
 func (sr *sliceReader) endpoints(s *endpointSlice) (map[string]endpointState, error) {
 	eps := make(map[string]endpointState, len(s.Endpoints))
 	if len(s.Endpoints) == 0 {
@@ -239,7 +242,7 @@ func (sr *sliceReader) endpoints(s *endpointSlice) (map[string]endpointState, er
 }
 
 // port returns the port that names the slice's endpoints, or "" if the
-// slice has no ports.
+// slice has no ports. Its twin is fastPort.
 func (sr *sliceReader) port(s *endpointSlice) (string, error) {
 	if len(s.Ports) == 0 {
 		return "", nil
