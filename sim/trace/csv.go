@@ -20,73 +20,100 @@ var header = []string{"time", "event", "endpoint", "weight", "zone"}
 const maxLine = 64 << 10
 
 // ReadCSV reads a trace in the CSV format described in the package
-// documentation. It returns the events in file order, with the shorthand
-// "ready of an unknown endpoint" expanded into an add and a ready at the
-// same time, so the result always passes Validate.
+// documentation: it collects the events of NewCSVReader(r). It returns the
+// events in file order, with the shorthand "ready of an unknown endpoint"
+// expanded into an add and a ready at the same time, so the result always
+// passes Validate.
 //
 // Errors name the line and wrap ErrSyntax (a malformed line) or ErrOrder
 // (time going backwards, or an event illegal for the endpoint's state).
 // On error ReadCSV returns no events.
 func ReadCSV(r io.Reader) ([]Event, error) {
+	return collect(NewCSVReader(r))
+}
+
+// csvFormat reads the CSV format a line at a time. It holds the phase of
+// each endpoint that has been added and not removed.
+type csvFormat struct {
+	sc       *bufio.Scanner
+	c        checker
+	line     int           // lines read
+	prevLine int           // line of the last event
+	last     time.Duration // time of the last event
+	events   bool          // an event has been read
+	data     bool          // a non-comment line has been read
+	fields   []string      // scratch for the fields of a line
+}
+
+// splitFields appends the comma-separated fields of line to dst, with
+// the spaces around them trimmed.
+func splitFields(dst []string, line string) []string {
+	for {
+		i := strings.IndexByte(line, ',')
+		if i < 0 {
+			return append(dst, strings.TrimSpace(line))
+		}
+		dst = append(dst, strings.TrimSpace(line[:i]))
+		line = line[i+1:]
+	}
+}
+
+// newCSVFormat reads r, whose first byte is at position at of the input.
+func newCSVFormat(r io.Reader, at position) *csvFormat {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
-	var (
-		events   []Event
-		c        checker
-		line     int
-		prevLine int  // line of the last event
-		data     bool // a non-comment line has been seen
-	)
-	for sc.Scan() {
-		line++
-		text := strings.TrimSuffix(sc.Text(), "\r")
-		if line == 1 {
+	return &csvFormat{sc: sc, line: at.lines}
+}
+
+func (f *csvFormat) next(buf []Event) ([]Event, error) {
+	for f.sc.Scan() {
+		f.line++
+		text := strings.TrimSuffix(f.sc.Text(), "\r")
+		if f.line == 1 {
 			text = strings.TrimPrefix(text, "\uFEFF") // a byte order mark
 		}
 		text = strings.TrimSpace(text)
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		fields := strings.Split(text, ",")
-		for i := range fields {
-			fields[i] = strings.TrimSpace(fields[i])
-		}
-		first := !data
-		data = true
+		fields := splitFields(f.fields[:0], text)
+		f.fields = fields
+		first := !f.data
+		f.data = true
 		if first && strings.EqualFold(fields[0], header[0]) {
-			if err := checkHeader(fields, line); err != nil {
-				return nil, err
+			if err := checkHeader(fields, f.line); err != nil {
+				return buf, err
 			}
 			continue
 		}
-		e, err := parseLine(fields, line)
+		e, err := parseLine(fields, f.line)
 		if err != nil {
-			return nil, err
+			return buf, err
 		}
-		if len(events) > 0 && e.At < events[len(events)-1].At {
-			return nil, lineErr(ErrOrder, line, "time %v is before %v at line %d",
-				e.At, events[len(events)-1].At, prevLine)
+		if f.events && e.At < f.last {
+			return buf, lineErr(ErrOrder, f.line, "time %v is before %v at line %d", e.At, f.last, f.prevLine)
 		}
-		if e.Kind == Ready && !c.known(e.Endpoint) {
+		// parseLine checked the fields.
+		if e.Kind == Ready && !f.c.known(e.Endpoint) {
 			// The shorthand of recorded traces: ready implies add.
 			add := e
 			add.Kind = Add
-			c.step(add)
-			events = append(events, add)
+			f.c.advance(add)
+			buf = append(buf, add)
 		}
-		if msg, kind := c.step(e); kind != nil {
-			return nil, lineErr(kind, line, "%s", msg)
+		if msg, kind := f.c.advance(e); kind != nil {
+			return buf, lineErr(kind, f.line, "%s", msg)
 		}
-		events = append(events, e)
-		prevLine = line
+		f.events, f.last, f.prevLine = true, e.At, f.line
+		return append(buf, e), nil
 	}
-	if err := sc.Err(); err != nil {
+	if err := f.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, lineErr(ErrSyntax, line+1, "line longer than %d bytes", maxLine)
+			return buf, lineErr(ErrSyntax, f.line+1, "line longer than %d bytes", maxLine)
 		}
-		return nil, fmt.Errorf("trace: line %d: %w", line+1, err)
+		return buf, fmt.Errorf("trace: line %d: %w", f.line+1, err)
 	}
-	return events, nil
+	return buf, io.EOF
 }
 
 // checkHeader accepts a header that names the first three or more columns
@@ -154,6 +181,9 @@ func parseTime(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, errors.New("empty time")
 	}
+	if d, ok := parseSeconds(s); ok {
+		return d, nil
+	}
 	text := s
 	if isDecimal(s) {
 		text = s + "s"
@@ -173,6 +203,31 @@ func parseTime(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("negative time %q", s)
 	}
 	return d, nil
+}
+
+// parseSeconds parses the decimal seconds of most traces, up to 9 digits
+// before the point and 9 after and not negative, without allocating, as
+// time.ParseDuration parses them with an "s" after (its arithmetic is exact
+// in that range). It reports false for any other string.
+func parseSeconds(s string) (time.Duration, bool) {
+	s = strings.TrimPrefix(s, "+")
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(whole) > 9 || len(frac) > 9 || whole == "" && frac == "" {
+		return 0, false
+	}
+	var d time.Duration
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return 0, false
+			}
+			d = d*10 + time.Duration(part[i]-'0')
+		}
+	}
+	for range 9 - len(frac) {
+		d *= 10
+	}
+	return d, true
 }
 
 // isDecimal reports whether s is a plain decimal number: an optional sign,

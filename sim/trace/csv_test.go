@@ -3,8 +3,10 @@ package trace
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -214,11 +216,34 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add("0,ready,a\n1.5s,unready,a,3,z\n2,remove,a")
 	f.Add("time,event,endpoint\n1.5s,rea")
 	f.Add("NaN,add,a\n-1,add,b\n1e9,add,c")
+	f.Add("\uFEFF \n\r\n# c\n0,add,a\n0,remove,a\n0,ready,a\n")
+	f.Add(" \n\xef\n0,add,a")
 	f.Fuzz(func(t *testing.T, in string) {
 		if len(in) > 4096 {
 			return
 		}
 		events, err := ReadCSV(strings.NewReader(in))
+
+		// The old reader gives the same; so does Read, which sniffs.
+		want, wantErr := oldReadCSV(strings.NewReader(in))
+		requireSameResult(t, want, wantErr, events, err)
+		want, wantErr = oldRead(strings.NewReader(in), SliceOptions{})
+		got, gotErr := Read(strings.NewReader(in), SliceOptions{})
+		requireSameResult(t, want, wantErr, got, gotErr)
+
+		// The Reader returns the same events, or those before the same
+		// error, however the input arrives.
+		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+			stream, streamErr := readAll(NewCSVReader(r))
+			require.NoError(t, Validate(stream))
+			if err != nil {
+				require.EqualError(t, streamErr, err.Error())
+				continue
+			}
+			require.NoError(t, streamErr)
+			require.Equal(t, events, stream)
+		}
+
 		if err != nil {
 			require.Nil(t, events)
 			require.True(t, errors.Is(err, ErrSyntax) || errors.Is(err, ErrOrder), "unexpected error %v", err)
@@ -235,4 +260,28 @@ func FuzzReadCSV(f *testing.F) {
 			require.Equal(t, events, back)
 		}
 	})
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"0", "12.25", "+1.5", ".5", "5.", ".", "+", "0001", "999999999.999999999", "1000000000",
+		"0.0000000001", "-0", "-0.5", "1e3", "1.5s", "250ms", "NaN", "+-1", "1.2.3", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "" {
+			return
+		}
+		want, wantErr := oldParseTime(s)
+		got, err := parseTime(s)
+		if wantErr != nil {
+			require.EqualError(t, err, wantErr.Error())
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%q", s)
+	})
+}
+
+func TestParseTimeAllocs(t *testing.T) {
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _, _ = parseTime("12345.678") }))
 }

@@ -1,14 +1,12 @@
 package trace
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Kind is what happens to an endpoint. The zero Kind is not a valid kind.
@@ -125,6 +123,11 @@ func (c *checker) step(e Event) (msg string, kind error) {
 	if msg := checkFields(e); msg != "" {
 		return msg, ErrSyntax
 	}
+	return c.advance(e)
+}
+
+// advance is step for an event whose fields have been checked.
+func (c *checker) advance(e Event) (msg string, kind error) {
 	if c.phases == nil {
 		c.phases = map[string]phase{}
 	}
@@ -176,9 +179,19 @@ func checkFields(e Event) string {
 // checkName rejects the characters a CSV field cannot hold: commas,
 // whitespace, control characters and invalid UTF-8.
 func checkName(what, s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool {
-		return r == ',' || r == unicode.ReplacementChar || unicode.IsSpace(r) || unicode.IsControl(r)
-	}) {
+	bad := false
+	for i := 0; i < len(s) && !bad; i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			bad = strings.ContainsFunc(s[i:], func(r rune) bool {
+				return r == ',' || r == unicode.ReplacementChar || unicode.IsSpace(r) || unicode.IsControl(r)
+			})
+			i = len(s)
+		case c <= ' ', c == ',', c == 0x7f: // in ASCII, those
+			bad = true
+		}
+	}
+	if !bad {
 		return ""
 	}
 	return fmt.Sprintf("%s %q holds a comma, space, control character or invalid UTF-8", what, s)
@@ -206,41 +219,4 @@ func Validate(events []Event) error {
 		}
 	}
 	return nil
-}
-
-// Read reads a trace in either format. It looks at the first byte that is
-// not white space (or a UTF-8 byte order mark): '{' or '[' means an
-// EndpointSlice stream, read by ReadEndpointSlices with opt; anything else
-// means CSV, read by ReadCSV, which ignores opt.
-func Read(r io.Reader, opt SliceOptions) ([]Event, error) {
-	br := bufio.NewReader(r)
-	var skipped []byte
-	for {
-		b, err := br.ReadByte()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("trace: read: %w", err)
-		}
-		skipped = append(skipped, b)
-		if isSpaceOrBOM(b) {
-			continue
-		}
-		if b == '{' || b == '[' {
-			return ReadEndpointSlices(io.MultiReader(bytes.NewReader(skipped), br), opt)
-		}
-		break
-	}
-	return ReadCSV(io.MultiReader(bytes.NewReader(skipped), br))
-}
-
-// isSpaceOrBOM reports white space and the bytes of a UTF-8 byte order
-// mark (EF BB BF), none of which can start either format.
-func isSpaceOrBOM(b byte) bool {
-	switch b {
-	case ' ', '\t', '\r', '\n', 0xEF, 0xBB, 0xBF:
-		return true
-	}
-	return false
 }

@@ -55,3 +55,26 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckName(t *testing.T) {
+	// checkName looks at ASCII byte by byte; it agrees with the rune test
+	// it had before.
+	for r := rune(0); r < 0x3100; r++ {
+		for _, s := range []string{string(r), "a" + string(r), string(r) + "é", "é" + string(r)} {
+			assert.Equal(t, oldCheckName("x", s), checkName("x", s), "%q", s)
+		}
+	}
+	for b := range 256 {
+		s := "10.0.0.1" + string([]byte{byte(b)})
+		assert.Equal(t, oldCheckName("x", s), checkName("x", s), "%q", s)
+	}
+}
+
+func FuzzCheckName(f *testing.F) {
+	f.Add("10.0.0.1:80")
+	f.Add("a\xffb")
+	f.Add("zone\u00a0a")
+	f.Fuzz(func(t *testing.T, s string) {
+		require.Equal(t, oldCheckName("x", s), checkName("x", s))
+	})
+}

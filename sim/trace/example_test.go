@@ -2,6 +2,7 @@ package trace_test
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -73,6 +74,83 @@ func ExampleReadEndpointSlices() {
 	// 48s remove 10.0.2.2:8080
 	// 50s add 10.0.2.2:8080
 	// 50s ready 10.0.2.2:8080
+}
+
+// A Reader returns the events of a trace one at a time, as it reads them,
+// so a trace of any length takes little memory. It returns the events
+// before an error first.
+func ExampleNewReader() {
+	const csv = `time,event,endpoint
+0,ready,10.0.1.7:8080
+1.5s,add,10.0.2.9:8080
+11.5,raedy,10.0.2.9:8080
+`
+	r := trace.NewReader(strings.NewReader(csv), trace.SliceOptions{})
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		fmt.Println(e.At, e.Kind, e.Endpoint)
+	}
+	// Output:
+	// 0s add 10.0.1.7:8080
+	// 0s ready 10.0.1.7:8080
+	// 1.5s add 10.0.2.9:8080
+	// trace: line 4: unknown event "raedy" (want add, ready, unready or remove)
+}
+
+// NewReader tells an EndpointSlice stream from CSV by its first byte. Here
+// it follows a recording of a rolling update, counting the endpoints ready
+// after each event.
+func ExampleNewReader_endpointSlices() {
+	f, err := os.Open("testdata/rolling-update-watch.json")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer f.Close()
+	r := trace.NewReader(f, trace.SliceOptions{Service: "shop/web", Port: "http"})
+	ready := map[string]bool{}
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		switch e.Kind {
+		case trace.Ready:
+			ready[e.Endpoint] = true
+		case trace.Unready, trace.Remove:
+			delete(ready, e.Endpoint)
+		}
+		fmt.Printf("%v %v %v: %d ready\n", e.At, e.Kind, e.Endpoint, len(ready))
+	}
+	// Output:
+	// 0s add 10.0.1.1:8080: 0 ready
+	// 0s ready 10.0.1.1:8080: 1 ready
+	// 0s add 10.0.1.2:8080: 1 ready
+	// 0s ready 10.0.1.2:8080: 2 ready
+	// 0s add 10.0.1.3:8080: 2 ready
+	// 0s ready 10.0.1.3:8080: 3 ready
+	// 5s add 10.0.2.1:8080: 3 ready
+	// 7.25s add 10.0.2.2:8080: 3 ready
+	// 15s ready 10.0.2.1:8080: 4 ready
+	// 16s unready 10.0.1.1:8080: 3 ready
+	// 16s ready 10.0.2.2:8080: 4 ready
+	// 18s unready 10.0.1.3:8080: 3 ready
+	// 46s remove 10.0.1.1:8080: 3 ready
+	// 48s remove 10.0.1.3:8080: 3 ready
+	// 48s remove 10.0.2.2:8080: 2 ready
+	// 50s add 10.0.2.2:8080: 2 ready
+	// 50s ready 10.0.2.2:8080: 3 ready
 }
 
 // WriteCSV writes what ReadCSV reads.

@@ -22,8 +22,8 @@ const (
 type SliceOptions struct {
 	// Service is the service whose endpoints to follow, matched against
 	// the kubernetes.io/service-name label as "name" or "namespace/name".
-	// Empty means the stream's only service: a stream holding slices of
-	// more than one service is then an error that lists them.
+	// Empty means the stream's only service: a slice of a second service
+	// is then an error that lists the services seen.
 	Service string
 	// Port is the name of the port that forms each endpoint's ID
 	// ("address:port"). Empty means each slice's first port.
@@ -33,19 +33,29 @@ type SliceOptions struct {
 	Interval time.Duration
 }
 
-// sliceReader holds the state of one ReadEndpointSlices call.
+// sliceReader reads an EndpointSlice stream: it is the format of a Reader
+// made by NewSliceReader.
 type sliceReader struct {
-	opt  SliceOptions
-	data []byte
+	opt SliceOptions
+	in  *input
+	p   parser
+	end int64 // where the last complete value ends
 
-	slices   map[string]map[string]endpointState // by namespace/name, then endpoint ID
-	current  map[string]endpointState            // the union of slices, as last emitted
-	services map[string]bool                     // every service seen, as namespace/name
-	matched  map[string]bool                     // services that SliceOptions.Service matched
-	objects  int                                 // complete top-level values read
+	union    union           // the service's slices and their endpoints
+	services map[string]bool // every service seen, as namespace/name
+	matched  map[string]bool // services that SliceOptions.Service matched
+	objects  int             // complete top-level values read
+	emitted  int             // events emitted
+
+	// Scratch space for update and the fast path.
+	changes []sliceChange
+	batch   []*rawSlice
+	idBuf   []byte
+	portNum int64  // the port number last formatted
+	portStr string // and its decimal form
 
 	clock  clock
-	events []Event
+	events []Event // where the call of next in progress appends events
 }
 
 // endpointState is what a slice says about one endpoint.
@@ -85,8 +95,7 @@ type (
 	}
 )
 
-// slice decodes one EndpointSlice and records its service. It returns nil
-// for a slice of another service than the chosen one. Items of a List may
+// slice decodes one EndpointSlice and accepts it. Items of a List may
 // leave out the kind.
 func (sr *sliceReader) slice(raw json.RawMessage, start int64, item bool) (*endpointSlice, error) {
 	if len(raw) == 0 || raw[0] != '{' {
@@ -97,26 +106,42 @@ func (sr *sliceReader) slice(raw json.RawMessage, start int64, item bool) (*endp
 	if err := json.Unmarshal(raw, s); err != nil {
 		return nil, sr.errAt(ErrSyntax, start, "EndpointSlice: %v", err)
 	}
+	return sr.accept(s, item)
+}
+
+// accept checks a decoded EndpointSlice and records its service. It
+// returns nil for a slice of another service than the chosen one. Its twin
+// for the parser's slices is admit.
+func (sr *sliceReader) accept(s *endpointSlice, item bool) (*endpointSlice, error) {
 	if s.Kind != "EndpointSlice" && !(item && s.Kind == "") {
 		if s.Kind == "" {
-			return nil, sr.errAt(ErrSyntax, start, "object without a kind (want EndpointSlice)")
+			return nil, sr.errAt(ErrSyntax, s.start, "object without a kind (want EndpointSlice)")
 		}
-		return nil, sr.errAt(ErrSyntax, start, "found a %s, not an EndpointSlice", s.Kind)
+		return nil, sr.errAt(ErrSyntax, s.start, "found a %s, not an EndpointSlice", s.Kind)
 	}
 	if s.Metadata.Name == "" {
-		return nil, sr.errAt(ErrSyntax, start, "EndpointSlice without metadata.name")
+		return nil, sr.errAt(ErrSyntax, s.start, "EndpointSlice without metadata.name")
 	}
-	svc := s.Metadata.Labels[serviceLabel]
+	if !sr.record(s.Metadata.Namespace, s.Metadata.Labels[serviceLabel]) {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// record records the service of a slice, named by its namespace and its
+// kubernetes.io/service-name label, and reports whether it is the chosen
+// one.
+func (sr *sliceReader) record(namespace, svc string) bool {
 	id := svc
-	if s.Metadata.Namespace != "" {
-		id = s.Metadata.Namespace + "/" + svc
+	if namespace != "" {
+		id = namespace + "/" + svc
 	}
 	sr.services[id] = true
 	if sr.opt.Service != "" && sr.opt.Service != id && (svc == "" || sr.opt.Service != svc) {
-		return nil, nil
+		return false
 	}
 	sr.matched[id] = true
-	return s, nil
+	return true
 }
 
 // How update applies its slices.
@@ -127,13 +152,16 @@ const (
 )
 
 // update applies the slices of one update (one object, one watch event or
-// one List), then emits the changes of the union as events.
+// one List) and emits the changes of the union as events. It checks the
+// services seen and the slices first, and changes nothing if they fail.
+// Its twin for the parser's slices is fastUpdate.
 func (sr *sliceReader) update(batch []*endpointSlice, how int) error {
-	if how == replaceAll {
-		clear(sr.slices)
+	if err := sr.checkServices(false); err != nil {
+		return err
 	}
 	var at time.Time
 	annotated := false
+	changes := sr.changes[:0]
 	for _, s := range batch {
 		key := s.Metadata.Namespace + "/" + s.Metadata.Name
 		if v, ok := s.Metadata.Annotations[triggerAnnotation]; ok {
@@ -145,21 +173,32 @@ func (sr *sliceReader) update(batch []*endpointSlice, how int) error {
 				at, annotated = t, true
 			}
 		}
-		if how == deleteOne {
-			delete(sr.slices, key)
-			continue
+		c := sliceChange{key: key}
+		if how != deleteOne {
+			var err error
+			if c.endpoints, err = sr.endpoints(s); err != nil {
+				return err
+			}
 		}
-		eps, err := sr.endpoints(s)
-		if err != nil {
-			return err
-		}
-		sr.slices[key] = eps
+		changes = append(changes, c)
 	}
-	sr.emit(sr.clock.tick(at, annotated, sr.opt.Interval))
+	sr.commit(changes, how, at, annotated)
 	return nil
 }
 
-// endpoints returns a slice's endpoints by ID.
+// commit applies the changes of an update that passed its checks, and
+// emits the changes of the union as events at the update's time.
+func (sr *sliceReader) commit(changes []sliceChange, how int, at time.Time, annotated bool) {
+	sr.union.apply(changes, how == replaceAll)
+	clear(changes)
+	sr.changes = changes[:0]
+	n := len(sr.events)
+	sr.events = sr.union.emit(sr.clock.tick(at, annotated, sr.opt.Interval), sr.events)
+	sr.emitted += len(sr.events) - n
+}
+
+// endpoints returns a slice's endpoints by ID. Its twin for the parser's
+// slices is fastEndpoints: change them together.
 func (sr *sliceReader) endpoints(s *endpointSlice) (map[string]endpointState, error) {
 	eps := make(map[string]endpointState, len(s.Endpoints))
 	if len(s.Endpoints) == 0 {
@@ -203,7 +242,7 @@ func (sr *sliceReader) endpoints(s *endpointSlice) (map[string]endpointState, er
 }
 
 // port returns the port that names the slice's endpoints, or "" if the
-// slice has no ports.
+// slice has no ports. Its twin is fastPort.
 func (sr *sliceReader) port(s *endpointSlice) (string, error) {
 	if len(s.Ports) == 0 {
 		return "", nil
@@ -226,77 +265,22 @@ func (sr *sliceReader) port(s *endpointSlice) (string, error) {
 		s.Metadata.Name, sr.opt.Port, strings.Join(names, ", "))
 }
 
-// emit diffs the union of all slices against the last state emitted and
-// appends the changes at time at, in endpoint order.
-func (sr *sliceReader) emit(at time.Duration) {
-	next := map[string]endpointState{}
-	keys := make([]string, 0, len(sr.slices))
-	for k := range sr.slices {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for id, st := range sr.slices[k] {
-			old, ok := next[id]
-			switch {
-			case !ok, st.ready && !old.ready:
-				next[id] = st
-			case old.zone == "" && st.ready == old.ready:
-				old.zone = st.zone
-				next[id] = old
-			}
-		}
-	}
-	ids := make([]string, 0, len(next)+len(sr.current))
-	for id := range next {
-		ids = append(ids, id)
-	}
-	for id := range sr.current {
-		if _, ok := next[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		old, was := sr.current[id]
-		st, is := next[id]
-		ev := Event{At: at, Endpoint: id, Zone: st.zone}
-		switch {
-		case !is:
-			ev.Kind, ev.Zone = Remove, old.zone
-			sr.events = append(sr.events, ev)
-		case !was:
-			ev.Kind = Add
-			sr.events = append(sr.events, ev)
-			if st.ready {
-				ev.Kind = Ready
-				sr.events = append(sr.events, ev)
-			}
-		case st.ready != old.ready:
-			ev.Kind = Unready
-			if st.ready {
-				ev.Kind = Ready
-			}
-			sr.events = append(sr.events, ev)
-		}
-	}
-	sr.current = next
-}
-
 // checkServices rejects a stream of several services when none was
-// chosen, and a stream without the chosen one.
-func (sr *sliceReader) checkServices() error {
-	seen, matched := serviceNames(sr.services), serviceNames(sr.matched)
+// chosen, and of several that match the chosen name; at the end of the
+// stream, one without the chosen service.
+func (sr *sliceReader) checkServices(end bool) error {
 	switch {
-	case sr.opt.Service != "" && len(matched) > 1:
+	case sr.opt.Service != "" && len(sr.matched) > 1:
+		matched := serviceNames(sr.matched)
 		return fmt.Errorf("trace: service %q matches %d services (%s); name one as namespace/name: %w",
 			sr.opt.Service, len(matched), strings.Join(matched, ", "), ErrService)
-	case sr.opt.Service == "" && len(seen) > 1:
+	case sr.opt.Service == "" && len(sr.services) > 1:
+		seen := serviceNames(sr.services)
 		return fmt.Errorf("trace: the stream holds EndpointSlices of %d services (%s); choose one with SliceOptions.Service: %w",
 			len(seen), strings.Join(seen, ", "), ErrService)
-	case sr.opt.Service != "" && len(matched) == 0 && len(seen) > 0:
+	case end && sr.opt.Service != "" && len(sr.matched) == 0 && len(sr.services) > 0:
 		return fmt.Errorf("trace: no EndpointSlices of service %q in the stream (it holds %s): %w",
-			sr.opt.Service, strings.Join(seen, ", "), ErrService)
+			sr.opt.Service, strings.Join(serviceNames(sr.services), ", "), ErrService)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package trace
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -279,13 +281,38 @@ func TestReadEndpointSlicesErrors(t *testing.T) {
 	}
 }
 
+// nthValueEnd returns the offset of the end of the nth JSON value in data,
+// or len(data).
+func nthValueEnd(data []byte, n int) int {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for range n {
+		var raw json.RawMessage
+		if dec.Decode(&raw) != nil {
+			return len(data)
+		}
+	}
+	return int(dec.InputOffset())
+}
+
 func FuzzReadEndpointSlices(f *testing.F) {
 	f.Add(slice("s", "web", "2026-01-02T03:04:05Z", `{"addresses":["10.0.0.1"],"conditions":{"ready":false}}`))
 	f.Add(`{"type":"DELETED","object":` + slice("s", "web", "", `{"addresses":["10.0.0.1"]}`) + `}`)
 	f.Add(`{"kind":"List","items":[` + slice("a", "web", "", `{"addresses":["fd00::1"]}`) + `]}` + slice("a", "web", "", ""))
 	f.Add(`[{"kind":"EndpointSlice","metadata":{"name":"x"},"endpoints":[{"addresses":["a"]},{"addresses":["a"],"conditions":{"terminating":true}}]}]`)
+	f.Add(slice("a", "web", "", `{"addresses":["10.0.0.1"],"zone":"z"}`) + slice("b", "web", "", `{"addresses":["10.0.0.1"],"zone":"y","conditions":{"ready":false}}`) +
+		`{"type":"DELETED","object":` + slice("a", "web", "", "") + `}`)
+	files, _ := filepath.Glob("testdata/*.json")
+	for _, file := range files {
+		// The first two values: whole files make the fuzzer slow.
+		data, err := os.ReadFile(file)
+		require.NoError(f, err)
+		f.Add(string(data[:nthValueEnd(data, 2)]))
+	}
+	for seed := range uint64(8) {
+		f.Add(string(newSliceStreamGen(seed).stream(4)))
+	}
 	f.Fuzz(func(t *testing.T, in string) {
-		if len(in) > 4096 {
+		if len(in) > 16<<10 {
 			return
 		}
 		events, err := ReadEndpointSlices(strings.NewReader(in), SliceOptions{})
@@ -299,5 +326,9 @@ func FuzzReadEndpointSlices(f *testing.F) {
 		for i := 1; i < len(events); i++ {
 			require.LessOrEqual(t, events[i-1].At, events[i].At)
 		}
+		// The old reader gives the same, and so does the Reader, whole, a
+		// byte and half a read at a time.
+		requireSameAsOracle(t, []byte(in), SliceOptions{})
+		requireSameAsOracle(t, []byte(in), SliceOptions{Service: "web", Port: "http"})
 	})
 }

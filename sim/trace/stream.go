@@ -14,49 +14,101 @@ import (
 // them and returns the changes of the service's endpoint set as a trace;
 // see the package documentation for the rules. The stream is a sequence of
 // JSON values, each an EndpointSlice, a watch event wrapping one, a List of
-// them, or an array of any of these.
+// them, or an array of any of these. ReadEndpointSlices collects the events
+// of NewSliceReader(r, opt).
 //
 // Errors wrap ErrSyntax (malformed JSON, or an object that is not an
 // EndpointSlice), ErrService or ErrTruncated; their messages give the line
 // and byte offset. On ErrTruncated the events of the complete values before
 // the cut are returned with the error; on any other error, none are.
 func ReadEndpointSlices(r io.Reader, opt SliceOptions) ([]Event, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("trace: read: %w", err)
-	}
-	if bytes.HasPrefix(data, []byte("\uFEFF")) {
-		copy(data, "   ") // a byte order mark; blanking it keeps the offsets
-	}
+	return collect(NewSliceReader(r, opt))
+}
+
+// newSliceFormat reads the stream r, whose first byte is at position at of
+// the input.
+func newSliceFormat(r io.Reader, opt SliceOptions, at position) *sliceReader {
 	if opt.Interval <= 0 {
 		opt.Interval = time.Second
 	}
-	sr := &sliceReader{
+	return &sliceReader{
 		opt:      opt,
-		data:     data,
-		slices:   map[string]map[string]endpointState{},
+		in:       newInput(r, at),
+		end:      at.off,
+		union:    newUnion(),
 		services: map[string]bool{},
 		matched:  map[string]bool{},
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	for {
-		start := skipSpace(data, dec.InputOffset())
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
-		if err == io.EOF {
-			break
+}
+
+// next reads JSON values until one changes the endpoint set.
+func (sr *sliceReader) next(buf []Event) ([]Event, error) {
+	sr.events = buf
+	defer func() { sr.events = nil }()
+	for n := len(buf); len(sr.events) == n; {
+		if err := sr.read(); err != nil {
+			return sr.events, err
 		}
-		if err != nil {
-			return sr.decodeError(err, start)
-		}
-		if err := sr.value(raw, start, true); err != nil {
-			return nil, err
-		}
-	}
-	if err := sr.checkServices(); err != nil {
-		return nil, err
 	}
 	return sr.events, nil
+}
+
+// maxRetries bounds how often read parses a value again as more of it
+// arrives, before it leaves it to the careful path, which reads it
+// incrementally. A value is parsed again when it crosses the end of what
+// has been read: once a buffer-full when reading a file, and as the buffer
+// doubles to hold a large value (a List of a big service); more often when
+// a pipe trickles it in. The parser is some eight times faster than
+// encoding/json, so eight retries cost about what the careful path does.
+const maxRetries = 8
+
+// read reads the next top-level JSON value and applies it. It parses the
+// value in place with the parser, and leaves to the careful path (careful)
+// whatever the parser declines.
+func (sr *sliceReader) read() error {
+	in := sr.in
+	in.drop(sr.end)
+	start := in.skipSpace(sr.end)
+	in.drop(start)
+	if start == in.size() {
+		if in.err != nil {
+			return fmt.Errorf("trace: read: %w", in.err)
+		}
+		if err := sr.checkServices(true); err != nil {
+			return err
+		}
+		return io.EOF
+	}
+	if in.from(start)[0] == '{' {
+		for retry := 0; retry <= maxRetries; retry++ {
+			n, ok := sr.p.parse(in.from(start))
+			if ok {
+				sr.end = start + int64(n)
+				if sr.fast(&sr.p.v) {
+					sr.objects++
+					return nil
+				}
+				return sr.value(in.from(start)[:n], start, true)
+			}
+			if !sr.p.short || !in.more() {
+				break
+			}
+		}
+	}
+	return sr.careful(start)
+}
+
+// careful decodes the value that starts at offset start with encoding/json
+// and applies it with value, as ReadEndpointSlices did before it streamed:
+// this is the path of all the errors it reports.
+func (sr *sliceReader) careful(start int64) error {
+	dec := json.NewDecoder(&cursor{in: sr.in, off: start})
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return sr.decodeError(err, start)
+	}
+	sr.end = start + dec.InputOffset()
+	return sr.value(raw, start, true)
 }
 
 // The envelopes of the JSON values in a stream.
@@ -163,55 +215,34 @@ func (sr *sliceReader) list(env envelope, raw json.RawMessage, start int64) erro
 			batch = append(batch, s)
 		}
 	}
-	if len(batch) == 0 && len(sr.slices) == 0 {
+	if len(batch) == 0 && len(sr.union.slices) == 0 {
 		return nil // nothing was known and nothing is: not an update
 	}
 	return sr.update(batch, replaceAll)
 }
 
-// decodeError explains a JSON error of the value starting at start.
-func (sr *sliceReader) decodeError(err error, start int64) ([]Event, error) {
+// decodeError explains an error of the decoder that read the value that
+// starts at offset start.
+func (sr *sliceReader) decodeError(err error, start int64) error {
+	if sr.in.err != nil && errors.Is(err, sr.in.err) {
+		return fmt.Errorf("trace: read: %w", err)
+	}
 	var syn *json.SyntaxError
-	off := int64(len(sr.data))
+	off := sr.in.size()
 	if errors.As(err, &syn) {
-		off = syn.Offset - 1 // the offending byte
+		off = start + syn.Offset - 1 // the offending byte
 	}
-	read := fmt.Sprintf("after %d complete JSON values and %d events", sr.objects, len(sr.events))
+	read := fmt.Sprintf("after %d complete JSON values and %d events", sr.objects, sr.emitted)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		events := sr.events
-		if sr.checkServices() != nil {
-			events = nil
-		}
-		return events, fmt.Errorf("trace: %s: the input ends inside the JSON value that starts at %s, %s: %w",
-			sr.where(off), sr.where(start), read, ErrTruncated)
+		return fmt.Errorf("trace: %s: the input ends inside the JSON value that starts at %s, %s: %w",
+			sr.in.where(off), sr.in.where(start), read, ErrTruncated)
 	}
-	return nil, errAt(ErrSyntax, sr.where(off), "%v (in the JSON value that starts at %s, %s)", err, sr.where(start), read)
+	return errAt(ErrSyntax, sr.in.where(off), "%v (in the JSON value that starts at %s, %s)", err, sr.in.where(start), read)
 }
 
 // errAt returns an error at byte offset off of the input.
 func (sr *sliceReader) errAt(kind error, off int64, format string, args ...any) error {
-	return errAt(kind, sr.where(off), format, args...)
-}
-
-// where names byte offset off as "line L (byte B)", lines counted from 1.
-func (sr *sliceReader) where(off int64) string {
-	off = min(max(off, 0), int64(len(sr.data)))
-	line := 1 + bytes.Count(sr.data[:off], []byte{'\n'})
-	return fmt.Sprintf("line %d (byte %d)", line, off)
-}
-
-// skipSpace returns the offset of the first byte at or after off that is
-// not JSON white space.
-func skipSpace(data []byte, off int64) int64 {
-	for off < int64(len(data)) {
-		switch data[off] {
-		case ' ', '\t', '\r', '\n':
-			off++
-		default:
-			return off
-		}
-	}
-	return off
+	return errAt(kind, sr.in.where(off), format, args...)
 }
 
 // locate returns where sub, a value json.Unmarshal copied out of raw
