@@ -59,11 +59,7 @@ func ReadTraceProgress(path string, progress func(done float64)) (*Trace, error)
 	if st, err := f.Stat(); err == nil && progress != nil && st.Size() > 0 {
 		r = &countingReader{r: f, size: st.Size(), progress: progress}
 	}
-	events, err := trace.Read(r, trace.SliceOptions{}) // TODO(stream): trace.NewReader
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	t, err := NewTrace(&sliceSource{events: events})
+	t, err := NewTrace(trace.NewReader(r, trace.SliceOptions{}))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
