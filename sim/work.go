@@ -130,16 +130,18 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 		perRun += p.n
 	}
 
-	// Each endpoint change makes every proxy build a picker, and a hash
-	// picker's disruption be measured on the sampled keys and sessions:
-	// the build is timed here, once, on a set of the largest size (the
-	// estimate only decides what to refuse and what to say).
+	// Each endpoint change makes the cluster publish the set (a copy of
+	// it) and every proxy update its Balancer, and a hash picker's
+	// disruption be measured on the sampled keys and sessions: the update
+	// is timed here, once, on a set of the largest size (the estimate only
+	// decides what to refuse and what to say).
 	updates := changes * float64(sc.Proxies.Replicas)
+	perRun += changes * pods / 4 // publishing: the set copied
 	work := Work{Runs: len(algs) * runs, Requests: requests * float64(len(algs)*runs)}
 	var slowest string
 	var slowestCost float64
 	for _, a := range algs {
-		cost := buildCost(a, int(pods))
+		cost := updateCost(a, int(pods))
 		if a.Consistent {
 			cost += 4 * 4096 / 20 // 4096 keys and as many sessions, old and new picker, a pick 1/20 of a request
 		}
@@ -170,23 +172,30 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	return work
 }
 
-// buildCost times, on the wall clock, how long alg takes to build a
-// picker for n endpoints (up to 500, scaled linearly beyond), in
+// updateCost times, on the wall clock, how long a Balancer running alg
+// takes to move between two sets of n endpoints that differ by one (up to
+// 500, scaled linearly beyond): the diff, the build and the swap, in
 // requests' worth. What it measures never feeds back into a run.
-func buildCost(a Algorithm, n int) float64 {
+func updateCost(a Algorithm, n int) float64 {
 	if n <= 0 {
 		return 0
 	}
 	m := min(n, 500)
-	eps := make([]*balancer.Endpoint, m)
-	for i := range eps {
-		eps[i] = balancer.NewEndpoint(balancer.Backend{ID: fmt.Sprintf("10.%d.%d.%d:8080", i>>16&0xff, i>>8&0xff, i&0xff)})
+	sets := [2][]balancer.Backend{make([]balancer.Backend, m), make([]balancer.Backend, m)}
+	for i := range m {
+		id := fmt.Sprintf("10.%d.%d.%d:8080", i>>16&0xff, i>>8&0xff, i&0xff)
+		sets[0][i] = balancer.Backend{ID: id}
+		sets[1][i] = balancer.Backend{ID: id}
 	}
-	b := a.New(balancer.NewSource(1))
+	sets[1][m-1].ID = "10.255.255.255:8080"
+	bal := balancer.New(a.New(balancer.NewSource(1)))
+	if bal.Update(sets[0]) != nil {
+		return 0
+	}
 	best := time.Duration(math.MaxInt64)
-	for range 2 {
+	for k := range 4 {
 		start := time.Now()
-		if _, err := b.Build(eps); err != nil {
+		if bal.Update(sets[(k+1)%2]) != nil {
 			return 0
 		}
 		best = min(best, time.Since(start))
