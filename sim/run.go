@@ -211,18 +211,20 @@ func mix64(z uint64) uint64 {
 
 // reqDraws returns the random choices of request j of arrival seq (a
 // session's requests are numbered from 0; a lone request is 0): the
-// proxy it goes through, the quantile of its service demand, and the
-// quantile of the think time after it. They are a pure function of the
-// seed and the request's place in the workload, not of when the run
-// happens to draw them, so every algorithm sees the same.
-func (r *run) reqDraws(seq uint64, j uint32) (proxy int32, service, think float64) {
+// proxy it goes through and the quantile of its service demand; and
+// thinkDraw the quantile of the think time after it. They are a pure
+// function of the seed and the request's place in the workload, not of
+// when the run happens to draw them, so every algorithm sees the same.
+func (r *run) reqDraws(seq uint64, j uint32) (proxy int32, service float64) {
 	x := mix64(r.reqSeed + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
 	proxy = int32((x >> 32) * uint64(len(r.proxies)) >> 32)
 	x = mix64(x + 0x9e37_79b9_7f4a_7c15)
-	service = float64(x>>11) / (1 << 53)
-	x = mix64(x + 0x9e37_79b9_7f4a_7c15)
-	think = float64(x>>11) / (1 << 53)
-	return proxy, service, think
+	return proxy, float64(x>>11) / (1 << 53)
+}
+
+func (r *run) thinkDraw(seq uint64, j uint32) float64 {
+	x := mix64(r.reqSeed ^ 0x7468_696e_6b21 + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
+	return float64(x>>11) / (1 << 53)
 }
 
 // loop runs the scenario: arrivals and churn until Duration, then, with
@@ -254,7 +256,11 @@ func (r *run) loop() {
 			break
 		}
 		r.now = ev.at
-		r.handle(ev, ended)
+		if ev.kind == evComplete { // the commonest event, kept off handle's switch
+			r.complete(ev.a)
+		} else {
+			r.handle(ev, ended)
+		}
 		if r.q.len() == 0 || r.q.items[0].at > r.now {
 			if r.dirty {
 				r.publish()
@@ -425,7 +431,7 @@ func (r *run) send(s int32) {
 // proxy.
 func (r *run) dispatch(hash uint64, s int32, seq uint64, j uint32) {
 	r.m.arrivals++
-	proxy, unit, _ := r.reqDraws(seq, j)
+	proxy, unit := r.reqDraws(seq, j)
 	r.attempt(try{arrival: r.now, hash: hash, unit: unit, session: s, proxy: proxy})
 }
 
@@ -444,7 +450,7 @@ func (r *run) sessionGoesOn(s int32) {
 		r.endSession(s)
 		return
 	}
-	_, _, think := r.reqDraws(ss.seq, ss.sent-1)
+	think := r.thinkDraw(ss.seq, ss.sent-1)
 	r.q.push(r.now+r.think.at(think), evSessionNext, s, 0, 0)
 }
 
