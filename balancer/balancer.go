@@ -73,18 +73,18 @@ func (b *Balancer) Pick(req Request) (Result, error) {
 // It never blocks Pick. An empty list is valid: Pick then returns
 // ErrNoEndpoints.
 func (b *Balancer) Update(backends []Backend) error {
-	seen := make(map[string]int, len(backends))
-	for i := range backends {
-		if err := checkID(seen, backends[i].ID, i); err != nil {
-			return err
-		}
-	}
-
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	eps := make([]*Endpoint, len(backends))
 	next := make(map[string]*Endpoint, len(backends))
 	for i, nb := range backends {
+		// The map of the next set checks the IDs too: one map, not two.
+		if nb.ID == "" {
+			return checkID(nil, "", i)
+		}
+		if _, dup := next[nb.ID]; dup {
+			return duplicateID(backends, i)
+		}
 		nb = nb.normalized()
 		e := b.byID[nb.ID]
 		switch {
@@ -103,6 +103,16 @@ func (b *Balancer) Update(backends []Backend) error {
 	b.current.Store(&snapshot{picker: p, endpoints: eps})
 	b.byID = next
 	return nil
+}
+
+// duplicateID returns the error for backends[i], whose ID an earlier
+// backend has.
+func duplicateID(backends []Backend, i int) error {
+	seen := make(map[string]int, i)
+	for j := range backends[:i] {
+		seen[backends[j].ID] = j
+	}
+	return checkID(seen, backends[i].ID, i)
 }
 
 // Endpoints returns the current endpoints in the order of the last
