@@ -20,9 +20,12 @@ type Balancer struct {
 	// current is read by Pick without a lock and replaced whole by Update.
 	current atomic.Pointer[snapshot]
 
-	// mu serialises Update; byID is guarded by it.
-	mu   sync.Mutex
-	byID map[string]*Endpoint
+	// mu serialises Update; byID and spare are guarded by it. spare is
+	// the map of the set before byID's, kept to be reused by the next
+	// Update instead of allocating one.
+	mu    sync.Mutex
+	byID  map[string]*Endpoint
+	spare map[string]*Endpoint
 }
 
 // snapshot is one published endpoint set and the Picker built from it.
@@ -76,7 +79,11 @@ func (b *Balancer) Update(backends []Backend) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	eps := make([]*Endpoint, len(backends))
-	next := make(map[string]*Endpoint, len(backends))
+	next := b.spare
+	if next == nil {
+		next = make(map[string]*Endpoint, len(backends))
+	}
+	clear(next)
 	for i, nb := range backends {
 		// The map of the next set checks the IDs too: one map, not two.
 		if nb.ID == "" {
@@ -101,7 +108,7 @@ func (b *Balancer) Update(backends []Backend) error {
 		return fmt.Errorf("balancer: update: %w", err)
 	}
 	b.current.Store(&snapshot{picker: p, endpoints: eps})
-	b.byID = next
+	b.byID, b.spare = next, b.byID
 	return nil
 }
 
