@@ -74,11 +74,18 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lbsim",
 		Short: "Compare load-balancing algorithms under Kubernetes pod churn",
-		Long: `lbsim runs a scenario (pods, traffic, proxies and churn) on a virtual clock once
-for each load-balancing algorithm, driving lbkit's real pickers, and prints how
-each spreads load, how many keys and sessions it remaps when pods change, its
-request latency and its pick cost. With no arguments it runs the default
-scenario, "` + sim.DefaultScenario + `".`,
+		Long: `lbsim runs a scenario (pods, traffic, proxies and churn) on a virtual clock for
+each load-balancing algorithm, driving lbkit's real pickers, and prints how each
+spreads load, how many keys and sessions it remaps when pods change, its request
+latency and failures, and its pick cost. Every algorithm runs --runs times on
+seeds derived from the scenario's, all of them seeing the same requests and
+churn in a run; each figure is a mean with its 95% interval, and the table
+marks the best of each column and those not significantly different from it.
+Requests that never finish are counted, overload is reported, and a run too big
+to finish soon is refused before it starts.
+
+With no arguments it runs the default scenario, "` + sim.DefaultScenario + `".
+Usage errors exit with status 2, other errors with 1.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError{fmt.Errorf("unknown command %q: the commands are run, replay, scenarios and algorithms (see 'lbsim --help')", args[0])}
