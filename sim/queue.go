@@ -10,6 +10,7 @@ const (
 	evComplete                     // a request's service ends; a = request
 	evProxyUpdate                  // proxy a applies endpoint version b
 	evPod                          // a pod's lifecycle step; a = pod, b = step, c = epoch
+	evRate                         // the workload's rate steps; a = step
 	evController                   // a churn action or a controller step; a = action
 	evTrace                        // the trace's next instant
 	evWindow                       // close a metrics window

@@ -112,7 +112,6 @@ type run struct {
 	freeSess     []int32
 	liveSessions int
 	rate         float64
-	step         int
 	keys         keySampler
 	think        sampler
 	readiness    sampler
@@ -235,6 +234,9 @@ func (r *run) loop() {
 	end := r.sc.Duration.Std()
 	stop := end + r.sc.Drain.Std()
 	r.scheduleArrival()
+	for i, st := range r.sc.Workload.Steps {
+		r.q.push(st.At.Std(), evRate, int32(i), 0, 0)
+	}
 	for i := range r.actions {
 		r.q.push(r.actions[i].at, evController, int32(i), 0, 0)
 	}
@@ -256,11 +258,7 @@ func (r *run) loop() {
 			break
 		}
 		r.now = ev.at
-		if ev.kind == evComplete { // the commonest event, kept off handle's switch
-			r.complete(ev.a)
-		} else {
-			r.handle(ev, ended)
-		}
+		r.handle(ev, ended)
 		if r.q.len() == 0 || r.q.items[0].at > r.now {
 			if r.dirty {
 				r.publish()
@@ -304,6 +302,10 @@ func (r *run) handle(ev event, ended bool) {
 		r.applyUpdate(int(ev.a), int(ev.b))
 	case evPod:
 		r.podStep(ev.a, ev.b, ev.c)
+	case evRate:
+		if !ended {
+			r.setRate(r.sc.Workload.Steps[ev.a].Rate)
+		}
 	case evController:
 		if !ended {
 			r.act(int(ev.a), ev.b)
@@ -344,50 +346,37 @@ func (r *run) bootstrap() {
 }
 
 // followSet sets the rate for an endpoint set of n when the rate follows
-// the set, and draws the next arrival at the new rate (the process is
-// memoryless, so the pending draw can be dropped).
+// the set.
 func (r *run) followSet(n int) {
-	pe := r.sc.Workload.RatePerEndpoint
-	if pe <= 0 || r.now >= r.sc.Duration.Std() {
-		return
-	}
-	if rate := pe * float64(n); rate != r.rate {
-		r.rate = rate
-		r.arrEpoch++
-		r.scheduleArrival()
+	if pe := r.sc.Workload.RatePerEndpoint; pe > 0 && r.now < r.sc.Duration.Std() {
+		r.setRate(pe * float64(n))
 	}
 }
 
-// scheduleArrival draws the next Poisson arrival at the current rate; a
-// rate step in between restarts the draw there (the process is
+// setRate changes the arrival rate from now on: a step of the workload,
+// or the endpoint set the rate follows. The pending arrival is voided and
+// the next drawn at the new rate, which a Poisson process allows (it is
 // memoryless).
-func (r *run) scheduleArrival() {
-	at := r.now
-	steps := r.sc.Workload.Steps
-	perArrival := 1.0 // requests an arrival brings: a session brings several
-	if r.sessMean > 1 {
-		perArrival = r.sessMean
-	}
-	for {
-		gap := time.Duration(math.MaxInt64)
-		if r.rate > 0 {
-			gap = time.Duration(r.arr.ExpFloat64() * perArrival / r.rate * float64(time.Second))
-		}
-		if r.step < len(steps) && steps[r.step].At.Std() <= at+gap || gap < 0 {
-			if r.step >= len(steps) {
-				return
-			}
-			at = max(at, steps[r.step].At.Std())
-			r.rate = steps[r.step].Rate
-			r.step++
-			continue
-		}
-		if gap == time.Duration(math.MaxInt64) {
-			return
-		}
-		r.q.push(at+gap, evArrival, r.arrEpoch, 0, 0)
+func (r *run) setRate(rate float64) {
+	if rate == r.rate {
 		return
 	}
+	r.rate = rate
+	r.arrEpoch++
+	r.scheduleArrival()
+}
+
+// scheduleArrival draws the next Poisson arrival at the current rate.
+func (r *run) scheduleArrival() {
+	if r.rate <= 0 {
+		return
+	}
+	perArrival := max(r.sessMean, 1) // requests an arrival brings: a session brings several
+	gap := r.arr.ExpFloat64() * perArrival / r.rate * float64(time.Second)
+	if gap >= float64(math.MaxInt64-r.now) {
+		return // beyond the end of time
+	}
+	r.q.push(r.now+time.Duration(gap), evArrival, r.arrEpoch, 0, 0)
 }
 
 func (r *run) arrive() {
