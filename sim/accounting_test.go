@@ -250,7 +250,7 @@ func TestNotes(t *testing.T) {
 	assert.True(t, found, rep.Notes)
 
 	rep = &Report{Runs: 2, Summary: []*Summary{{Algorithm: "maglev", Metrics: map[string]*Estimate{"keys_moved_ratio": {Mean: 0.98}}}}}
-	assert.Contains(t, strings.Join(notes(rep, [][]*Result{{{Algorithm: "maglev"}}}), "\n"), "x optimum below 1 (maglev 0.980)")
+	assert.Contains(t, strings.Join(notes(rep, nil, [][]*Result{{{Algorithm: "maglev"}}}), "\n"), "x optimum below 1 (maglev 0.980)")
 }
 
 // A caller compares its own Builder with the built-in ones through

@@ -145,7 +145,7 @@ func Compare(sc Scenario, opts Options) (*Report, error) {
 		rep.Results = append(rep.Results, results[i][0])
 	}
 	rep.Summary = summarize(results)
-	rep.Notes = notes(rep, results)
+	rep.Notes = notes(rep, algs, results)
 	return rep, nil
 }
 

@@ -60,7 +60,7 @@ func cell(m Metric, e *Estimate, runs int) string {
 		return ">=" + m.Format(e.Mean) + "  "
 	}
 	s := m.Format(e.Mean)
-	if runs > 1 && m.Better != 0 || runs > 1 && e.CI95 > 0 {
+	if runs > 1 && (m.Better != 0 || e.CI95 > 0) { // a constant (table KiB) needs no interval
 		s += " ±" + strings.TrimSuffix(m.Format(e.CI95), "%")
 	}
 	switch {

@@ -236,7 +236,7 @@ func nextPrime(n int) int {
 }
 
 // notes says what the reader of a report must know to trust it.
-func notes(rep *Report, results [][]*Result) []string {
+func notes(rep *Report, algs []Algorithm, results [][]*Result) []string {
 	var out []string
 	if rep.Runs == 1 {
 		out = append(out, "one run: the figures carry no confidence interval, and differences smaller than a run's noise look real; --runs 5 or more gives 95% intervals")
@@ -269,12 +269,21 @@ func notes(rep *Report, results [][]*Result) []string {
 		out = append(out, fmt.Sprintf("unfinished: requests still in flight %v after the end (%s, over all runs) count as failed; percentiles they reach are shown as lower bounds (>=)",
 			rep.Drain, strings.Join(un, ", ")))
 	}
-	for _, runs := range results {
-		r := runs[0]
-		n := max(r.MaxEndpoints, rep.Pods)
-		if strings.HasPrefix(r.Algorithm, "maglev") && 100*n > maglev.DefaultTableSize {
+	for i, a := range algs {
+		// Asked of the algorithm's own Builder, not of its name: a Maglev
+		// of any name, with the table size it was given.
+		c, ok := a.New(nil).(maglev.Config)
+		if !ok {
+			continue
+		}
+		slots := c.TableSize
+		if slots == 0 {
+			slots = maglev.DefaultTableSize
+		}
+		r := results[i][0]
+		if n := max(r.MaxEndpoints, rep.Pods); uint64(100*n) > slots {
 			out = append(out, fmt.Sprintf("%s: a table of %d slots is small for %d endpoints (the Maglev paper asks for more than 100 a endpoint), so its keys move more and spread less evenly than they would; maglev.Config{TableSize: %d} fits",
-				r.Algorithm, maglev.DefaultTableSize, n, nextPrime(min(100*n, 5_000_000))))
+				r.Algorithm, slots, n, nextPrime(min(100*n, 5_000_000))))
 		}
 	}
 	var below []string

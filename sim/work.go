@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +37,8 @@ type Work struct {
 	// Requests is the mean number of requests the runs simulate.
 	Requests float64 `json:"requests"`
 	// Churn is the work of everything else, in requests' worth: pod
-	// crashes, scale steps, trace events and endpoint updates, and the
-	// periodic samples over every pod.
+	// crashes, scale steps, trace events, endpoint updates, and the window
+	// closes over every pod.
 	Churn float64 `json:"churn"`
 	// Held is the number of requests one run may hold in queues at once
 	// when the offered load exceeds the nominal capacity of the pods.
@@ -125,9 +127,9 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 		add(fmt.Sprintf("%d trace events over %v", tr.Events, span.Round(time.Second)), float64(tr.Events)*pods/10)
 		changes += float64(tr.Instants)
 	}
-	var perRun float64
-	for _, p := range parts {
-		perRun += p.n
+	var churn float64 // a run's work but for the requests and the updates
+	for _, p := range parts[1:] {
+		churn += p.n
 	}
 
 	// Each endpoint change makes the cluster publish the set (a copy of
@@ -136,7 +138,7 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	// is timed here, once, on a set of the largest size (the estimate only
 	// decides what to refuse and what to say).
 	updates := changes * float64(sc.Proxies.Replicas)
-	perRun += changes * pods / 4 // publishing: the set copied
+	churn += changes * pods / 4 // publishing: the set copied
 	work := Work{Runs: len(algs) * runs, Requests: requests * float64(len(algs)*runs)}
 	var slowest string
 	var slowestCost float64
@@ -148,7 +150,7 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 		if cost > slowestCost {
 			slowest, slowestCost = a.Name, cost
 		}
-		work.Churn += (perRun - requests + updates*cost) * float64(runs)
+		work.Churn += (churn + updates*cost) * float64(runs)
 	}
 	if updates > 0 {
 		add(fmt.Sprintf("%.3g endpoint updates (%s: %.3g requests' worth each)", updates, slowest, slowestCost), updates*slowestCost)
@@ -157,17 +159,11 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	if peak := peakRate(w); peak > capacity && sc.Deployment.Template.QueueLimit == 0 && w.RatePerEndpoint == 0 {
 		work.Held = (peak - capacity) * d.Seconds()
 	}
-	for len(parts) > 0 {
-		big := 0
-		for i, p := range parts {
-			if p.n > parts[big].n {
-				big = i
-			}
+	slices.SortStableFunc(parts, func(a, b part) int { return cmp.Compare(b.n, a.n) })
+	for _, p := range parts {
+		if p.n > 0 {
+			work.Parts = append(work.Parts, p.what)
 		}
-		if parts[big].n > 0 {
-			work.Parts = append(work.Parts, parts[big].what)
-		}
-		parts = append(parts[:big], parts[big+1:]...)
 	}
 	return work
 }
