@@ -18,7 +18,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -52,10 +51,9 @@ type flags struct {
 	noCost     bool
 	progress   string
 	maxWork    float64
-	// the progress bar, made on first use (flags.bar)
-	stderr       io.Writer
-	progressBar  *progress
-	progressDone bool
+	// bar is the progress bar --progress asks for, or nil: made once
+	// the flags are parsed, before any command runs.
+	bar *progress
 	// replay only
 	rate     float64
 	load     float64
@@ -103,7 +101,10 @@ Usage errors exit with status 2, other errors with 1.`,
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { f.stderr = cmd.ErrOrStderr() }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) (err error) {
+		f.bar, err = newProgress(f.progress, cmd.ErrOrStderr())
+		return err
+	}
 	addRunFlags(root, f)
 	root.AddCommand(newRunCmd(f), newReplayCmd(f), newScenariosCmd(), newAlgorithmsCmd())
 	return root
@@ -130,11 +131,7 @@ func newRunCmd(f *flags) *cobra.Command {
   lbsim run ./my-scenario.yaml --format json > report.json`,
 		Args: exactArgs(1, "a scenario name (see 'lbsim scenarios') or a YAML file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bar, err := f.bar()
-			if err != nil {
-				return err
-			}
-			sc, err := loadScenario(args[0], bar.reading())
+			sc, err := loadScenario(args[0], f.bar.reading())
 			if err != nil {
 				return err
 			}

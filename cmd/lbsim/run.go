@@ -67,15 +67,11 @@ func replayScenario(path string, f *flags, set *pflag.FlagSet) (sim.Scenario, er
 	if base == "" {
 		base = sim.DefaultScenario
 	}
-	bar, err := f.bar()
-	if err != nil {
-		return sim.Scenario{}, err
-	}
 	sc, err := loadScenario(base, nil)
 	if err != nil {
 		return sim.Scenario{}, err
 	}
-	tr, err := sim.ReadTraceProgress(path, bar.reading())
+	tr, err := sim.ReadTraceProgress(path, f.bar.reading())
 	if err != nil {
 		return sim.Scenario{}, err
 	}
@@ -138,10 +134,7 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 	if cmd.Flags().Changed("seed") {
 		sc.Seed = f.seed
 	}
-	bar, err := f.bar()
-	if err != nil {
-		return err
-	}
+	bar := f.bar
 	if f.out != "" {
 		if err := prepareOut(f.out); err != nil {
 			return usageError{fmt.Errorf("--out %s: %w", f.out, err)}
@@ -250,18 +243,6 @@ type progress struct {
 	start time.Time
 	desc  string
 	bar   *progressbar.ProgressBar
-}
-
-// bar returns the command's progress bar, made on first use, or nil when
-// --progress says none.
-func (f *flags) bar() (*progress, error) {
-	if f.progressBar != nil || f.progressDone {
-		return f.progressBar, nil
-	}
-	var err error
-	f.progressBar, err = newProgress(f.progress, f.stderr)
-	f.progressDone = err == nil
-	return f.progressBar, err
 }
 
 func newProgress(mode string, w io.Writer) (*progress, error) {
