@@ -17,21 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// readAll collects the events of r and its error, which is nil at io.EOF.
-// Unlike collect it keeps the events before any error.
-func readAll(r *Reader) ([]Event, error) {
-	var events []Event
-	for {
-		e, err := r.Next()
-		if err == io.EOF {
-			return events, nil
-		}
-		if err != nil {
-			return events, err
-		}
-		events = append(events, e)
-	}
-}
 
 // requireSameAsOracle checks that ReadEndpointSlices and the streaming
 // Reader read in the same events and error as the old reader, the

@@ -92,6 +92,16 @@ func Read(r io.Reader, opt SliceOptions) ([]Event, error) {
 // collect returns the events of r up to io.EOF. On an error it returns
 // none, except on ErrTruncated, which comes with the events before it.
 func collect(r *Reader) ([]Event, error) {
+	events, err := readAll(r)
+	if err != nil && !errors.Is(err, ErrTruncated) {
+		events = nil
+	}
+	return events, err
+}
+
+// readAll returns the events of r and its error, which is nil at io.EOF.
+// Unlike collect it keeps the events before any error.
+func readAll(r *Reader) ([]Event, error) {
 	var events []Event
 	for {
 		e, err := r.Next()
@@ -99,9 +109,6 @@ func collect(r *Reader) ([]Event, error) {
 			return events, nil
 		}
 		if err != nil {
-			if !errors.Is(err, ErrTruncated) {
-				events = nil
-			}
 			return events, err
 		}
 		events = append(events, e)
