@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-
 // requireSameAsOracle checks that ReadEndpointSlices and the streaming
 // Reader read in the same events and error as the old reader, the
 // oracle, reading whole, slowly and in small reads.
