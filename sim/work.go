@@ -45,6 +45,8 @@ type Work struct {
 	Held float64 `json:"held"`
 	// Parts names what the work is made of, largest first, in words.
 	Parts []string `json:"parts"`
+	// Replay says the work replays a trace, which can be played faster.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // Total is the work in simulated requests' worth.
@@ -139,7 +141,7 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	// decides what to refuse and what to say).
 	updates := changes * float64(sc.Proxies.Replicas)
 	churn += changes * pods / 4 // publishing: the set copied
-	work := Work{Runs: len(algs) * runs, Requests: requests * float64(len(algs)*runs)}
+	work := Work{Runs: len(algs) * runs, Requests: requests * float64(len(algs)*runs), Replay: replay}
 	var slowest string
 	var slowestCost float64
 	for _, a := range algs {
@@ -207,8 +209,12 @@ func (w Work) Check(maxWork float64) error {
 	}
 	if w.Total() > maxWork {
 		cores := max(min(runtime.GOMAXPROCS(0), w.Runs), 1)
-		return fmt.Errorf("%w: about %.3g simulated requests' worth over %d runs (%s), some %v on %d cores, above the limit of %.3g; shorten the run, lower the rate, run fewer algorithms or replications, or raise the limit (--max-work)",
-			ErrTooBig, w.Total(), w.Runs, strings.Join(w.Parts, ", "), w.Time(cores).Round(time.Second), cores, maxWork)
+		faster := ""
+		if w.Replay {
+			faster = "; a long trace can be replayed faster than recorded (--speed, or traceSpeed in a scenario)"
+		}
+		return fmt.Errorf("%w: about %.3g simulated requests' worth over %d runs (%s), some %v on %d cores, above the limit of %.3g; shorten the run, lower the rate, run fewer algorithms or replications, or raise the limit (--max-work)%s",
+			ErrTooBig, w.Total(), w.Runs, strings.Join(w.Parts, ", "), w.Time(cores).Round(time.Second), cores, maxWork, faster)
 	}
 	if w.Held > maxHeld {
 		return fmt.Errorf("%w: the offered load exceeds the pods' capacity by so much that a run would hold about %.3g requests in its queues (some %.0f MB); bound the queues (deployment.template.queueLimit), lower the rate or add pods",

@@ -146,9 +146,6 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 		return err
 	}
 	if err := work.Check(opts.MaxWork); err != nil {
-		if sc.TraceFile != nil || len(sc.TraceEvents) > 0 {
-			err = fmt.Errorf("%w; a long trace can be replayed faster than recorded (--speed, or traceSpeed in a scenario)", err)
-		}
 		return usageError{err}
 	}
 	if t := work.Time(runtime.GOMAXPROCS(0)); t > 10*time.Second {
