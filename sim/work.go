@@ -18,7 +18,8 @@ import (
 var ErrTooBig = errors.New("sim: run too big")
 
 // DefaultMaxWork is the work Compare accepts when Options.MaxWork is zero:
-// about five minutes on a two-core machine.
+// about five minutes on two cores at the rate the estimate assumes
+// (simRate).
 const DefaultMaxWork = 1.5e9
 
 // maxHeld bounds the requests a run may be expected to hold in queues at
