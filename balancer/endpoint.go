@@ -177,8 +177,11 @@ func (e *Endpoint) end(d DoneInfo) {
 	if l.total != nil {
 		l.total.inFlight.Add(-1)
 	}
-	if d.Err != nil {
+	switch d.kind() {
+	case UpstreamFailure, GatewayFailure:
 		l.failures.Add(1)
+	case Canceled:
+		return
 	}
 	if d.Latency > 0 {
 		l.observe(d.Latency, d.Now)

@@ -89,11 +89,66 @@ type Result struct {
 	Endpoint *Endpoint
 }
 
+// Failure says how a request failed, for outlier detection and for the
+// pickers that avoid failing endpoints. The zero Failure defers to
+// DoneInfo.Err: a success when it is nil, an UpstreamFailure otherwise.
+type Failure uint8
+
+const (
+	// UpstreamFailure is an answer from the upstream that says it failed:
+	// an HTTP 5xx, a gRPC application error. Envoy's "5xx".
+	UpstreamFailure Failure = 1 + iota
+	// GatewayFailure is no usable answer at all: the connection was
+	// refused or reset, or the request timed out. It counts towards the
+	// consecutive 5xx too, as Envoy counts a connect failure as a 503 and
+	// a timeout as a 504.
+	GatewayFailure
+	// Canceled is a request the caller gave up on (its client went away):
+	// it leaves flight but counts as neither a success nor a failure, and
+	// feeds no latency.
+	Canceled
+	// Success is a success even when Err is set (a 4xx the caller reports
+	// as an error, say).
+	Success
+)
+
+// String returns the failure kind's name.
+func (f Failure) String() string {
+	switch f {
+	case 0:
+		return "auto"
+	case UpstreamFailure:
+		return "upstream"
+	case GatewayFailure:
+		return "gateway"
+	case Canceled:
+		return "canceled"
+	case Success:
+		return "success"
+	}
+	return fmt.Sprintf("Failure(%d)", uint8(f))
+}
+
+// kind resolves the zero Failure from Err: 0 for a success, else the kind.
+func (d DoneInfo) kind() Failure {
+	switch f := d.Failure; {
+	case f == 0 && d.Err == nil, f == Success:
+		return 0
+	case f == 0:
+		return UpstreamFailure
+	default:
+		return f
+	}
+}
+
 // DoneInfo describes how a request ended. The zero DoneInfo is a success
 // with no latency sample.
 type DoneInfo struct {
-	// Err is the request's error; non-nil counts a failure.
+	// Err is the request's error. Unless Failure says otherwise, non-nil
+	// counts an UpstreamFailure.
 	Err error
+	// Failure classifies the outcome; zero means: from Err.
+	Failure Failure
 	// Latency is the request's observed latency. A positive value is folded
 	// into the endpoint's peak-EWMA latency; zero means not measured.
 	Latency time.Duration
