@@ -16,23 +16,32 @@ type Balancer struct {
 	builder Builder
 	decay   time.Duration
 	total   *total // nil unless the Builder tracks the total in flight
+	watch   *watch // shared by every endpoint the Balancer makes
 
-	// current is read by Pick without a lock and replaced whole by Update.
+	// current is read by Pick without a lock and replaced whole by Update
+	// and Rebuild.
 	current atomic.Pointer[snapshot]
 
-	// mu serialises Update; byID and spare are guarded by it. spare is
-	// the map of the set before byID's, kept to be reused by the next
-	// Update instead of allocating one.
+	// stale asks whoever holds mu to rebuild before letting go of it, at
+	// the time it holds (Unix nanoseconds): Rebuild sets it when it cannot
+	// take mu, so that it never waits.
+	stale atomic.Int64
+
+	// mu serialises Update and Rebuild; the fields below are guarded by
+	// it. spare is the map of the set before byID's, kept to be reused by
+	// the next Update instead of allocating one.
 	mu    sync.Mutex
 	byID  map[string]*Endpoint
 	spare map[string]*Endpoint
+	gate  Gate
 }
 
 // snapshot is one published endpoint set and the Picker built from it.
-// Neither changes after it is published.
+// Nothing in it changes after it is published.
 type snapshot struct {
 	picker    Picker
-	endpoints []*Endpoint
+	endpoints []*Endpoint // as discovery reported them
+	serving   []*Endpoint // as the Gate admitted them; endpoints when none
 }
 
 // New returns a Balancer that builds its Pickers with b. It has no
@@ -42,7 +51,12 @@ func New(b Builder) *Balancer {
 	if d, ok := b.(LatencyDecayer); ok && d.LatencyDecay() > 0 {
 		decay = d.LatencyDecay()
 	}
-	bal := &Balancer{builder: b, decay: decay, byID: map[string]*Endpoint{}}
+	penalty := DefaultFailurePenalty
+	if p, ok := b.(FailurePenalizer); ok && p.FailureLatency() > 0 {
+		penalty = p.FailureLatency()
+	}
+	bal := &Balancer{builder: b, decay: decay, byID: map[string]*Endpoint{},
+		watch: &watch{penalty: float64(penalty)}}
 	if t, ok := b.(TotalInFlightTracker); ok && t.TrackTotalInFlight() {
 		bal.total = &total{}
 	}
@@ -76,8 +90,14 @@ func (b *Balancer) Pick(req Request) (Result, error) {
 // It never blocks Pick. An empty list is valid: Pick then returns
 // ErrNoEndpoints.
 func (b *Balancer) Update(backends []Backend) error {
+	return b.UpdateAt(time.Now().UnixNano(), backends)
+}
+
+// UpdateAt is Update at the given time (Unix nanoseconds): endpoints that
+// join start healthy at now, and a Gate admits the set at now.
+func (b *Balancer) UpdateAt(now int64, backends []Backend) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	eps := make([]*Endpoint, len(backends))
 	next := b.spare
 	if next == nil {
@@ -96,20 +116,100 @@ func (b *Balancer) Update(backends []Backend) error {
 		e := b.byID[nb.ID]
 		switch {
 		case e == nil:
-			e = newEndpoint(nb, b.decay, b.total)
+			e = newWatched(nb, b.decay, b.total, b.watch, now)
 		case e.Backend != nb:
 			e = &Endpoint{Backend: nb, load: e.load}
 		}
 		eps[i] = e
 		next[nb.ID] = e
 	}
-	p, err := b.builder.Build(eps)
-	if err != nil {
+	if err := b.publish(now, eps); err != nil {
 		return fmt.Errorf("balancer: update: %w", err)
 	}
-	b.current.Store(&snapshot{picker: p, endpoints: eps})
 	b.byID, b.spare = next, b.byID
 	return nil
+}
+
+// publish admits eps through the Gate, builds a Picker from what it
+// admits and publishes both. The caller holds mu.
+func (b *Balancer) publish(now int64, eps []*Endpoint) error {
+	serving := eps
+	if b.gate != nil {
+		serving = b.gate.Admit(now, eps, make([]*Endpoint, 0, len(eps)))
+	}
+	p, err := b.builder.Build(serving)
+	if err != nil {
+		return err
+	}
+	b.current.Store(&snapshot{picker: p, endpoints: eps, serving: serving})
+	return nil
+}
+
+// Rebuild admits the current endpoints through the Gate again at now (Unix
+// nanoseconds) and publishes the Picker built from them: the health
+// package calls it after a health transition. It never waits: when an
+// Update or another Rebuild holds the Balancer, Rebuild leaves the work to
+// it and returns at once. Without a Gate it does nothing.
+func (b *Balancer) Rebuild(now int64) error {
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
+	b.stale.Store(now)
+	if !b.mu.TryLock() {
+		return nil
+	}
+	return b.unlockErr()
+}
+
+// unlock lets go of mu, after rebuilding for a Rebuild that could not
+// take it.
+func (b *Balancer) unlock() { _ = b.unlockErr() }
+
+func (b *Balancer) unlockErr() error {
+	var err error
+	for {
+		if now := b.stale.Swap(0); now != 0 {
+			if s := b.current.Load(); s != nil && b.gate != nil {
+				err = b.publish(now, s.endpoints)
+			}
+		}
+		b.mu.Unlock()
+		// A Rebuild that came in after the Swap and found mu held left
+		// its work here.
+		if b.stale.Load() == 0 || !b.mu.TryLock() {
+			return err
+		}
+	}
+}
+
+// SetGate puts g between discovery and the Builder, watches failures as w
+// says, and rebuilds at now. A nil g removes the Gate. The health package
+// calls it; a Balancer has at most one Gate.
+func (b *Balancer) SetGate(now int64, g Gate, w FailureWatch) error {
+	b.mu.Lock()
+	defer b.unlock()
+	b.gate = g
+	b.watch.limit.Store(uint64(w.ConsecutiveGateway)<<32 | uint64(w.Consecutive))
+	if w.Trip != nil {
+		b.watch.trip.Store(&w.Trip)
+	} else {
+		b.watch.trip.Store(nil)
+	}
+	if s := b.current.Load(); s != nil {
+		return b.publish(now, s.endpoints)
+	}
+	return nil
+}
+
+// Serving returns the endpoints the current Picker chooses from: those
+// the Gate admitted, with the weights it gave them (all of Endpoints when
+// there is no Gate). The slice is the caller's; the Endpoints are shared.
+func (b *Balancer) Serving() []*Endpoint {
+	s := b.current.Load()
+	if s == nil {
+		return nil
+	}
+	return append([]*Endpoint(nil), s.serving...)
 }
 
 // duplicateID returns the error for backends[i], whose ID an earlier
@@ -123,7 +223,8 @@ func duplicateID(backends []Backend, i int) error {
 }
 
 // Endpoints returns the current endpoints in the order of the last
-// successful Update. The slice is the caller's; the Endpoints are shared.
+// successful Update, all of them, whether or not the Gate admits them to
+// serve (see Serving). The slice is the caller's; the Endpoints are shared.
 func (b *Balancer) Endpoints() []*Endpoint {
 	s := b.current.Load()
 	if s == nil {

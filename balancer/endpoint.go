@@ -67,7 +67,19 @@ type load struct {
 	// total, when not nil, counts the requests in flight across every
 	// endpoint of one Balancer. Constant.
 	total *total
-	_     [128 - 6*8]byte
+	// consec holds the current run of failures of any kind (low half) and
+	// of gateway failures (high half).
+	consec atomic.Uint64
+	// health holds the health bits and, from bit 32 up, the ejection
+	// count; until is when the ejection ends and since when the endpoint
+	// last turned healthy (Unix nanoseconds).
+	health atomic.Uint64
+	until  atomic.Int64
+	since  atomic.Int64
+	// watch is the Balancer's failure watch; nil for an endpoint made by
+	// NewEndpoint. Constant.
+	watch *watch
+	_     [128 - 11*8]byte
 }
 
 // total is a Balancer-wide count of requests in flight, on a cache line of
@@ -96,6 +108,15 @@ func newEndpoint(b Backend, decay time.Duration, t *total) *Endpoint {
 	return &Endpoint{Backend: b.normalized(), load: &load{decay: float64(decay), total: t}}
 }
 
+// newWatched is newEndpoint for a Balancer: it shares the Balancer's
+// failure watch and starts healthy at now.
+func newWatched(b Backend, decay time.Duration, t *total, w *watch, now int64) *Endpoint {
+	e := newEndpoint(b, decay, t)
+	e.load.watch = w
+	e.load.since.Store(now)
+	return e
+}
+
 // InFlight returns the number of requests picked for this endpoint whose
 // Result.Done has not been called yet. An endpoint holds at most 8,388,607
 // requests in flight.
@@ -121,8 +142,8 @@ func (e *Endpoint) TotalInFlight() (int64, bool) {
 // modulo 2^40.
 func (e *Endpoint) Completed() uint64 { return e.load.state.Load() >> inFlightBits }
 
-// Failures returns the number of requests that ended with a non-nil
-// DoneInfo.Err.
+// Failures returns the number of requests that ended as an
+// UpstreamFailure or a GatewayFailure (see DoneInfo.Failure).
 func (e *Endpoint) Failures() uint64 { return e.load.failures.Load() }
 
 // Successes returns the number of requests that ended without an error.
@@ -177,14 +198,46 @@ func (e *Endpoint) end(d DoneInfo) {
 	if l.total != nil {
 		l.total.inFlight.Add(-1)
 	}
-	switch d.kind() {
+	switch k := d.kind(); k {
+	case 0:
+		// A success ends both runs of failures. Most endpoints have none,
+		// and a load of the line just written is cheaper than a store.
+		if l.consec.Load() != 0 {
+			l.consec.Store(0)
+		}
+		if d.Latency > 0 {
+			l.observe(d.Latency, d.Now)
+		}
 	case UpstreamFailure, GatewayFailure:
 		l.failures.Add(1)
-	case Canceled:
-		return
+		run := l.countFailure(k)
+		lat := float64(d.Latency)
+		if w := l.watch; w != nil {
+			if w.tripped(run) != 0 {
+				w.fire(e, run, d.Now)
+			}
+			lat = max(lat, w.penalty)
+		} else {
+			lat = max(lat, float64(DefaultFailurePenalty))
+		}
+		l.observe(time.Duration(lat), d.Now)
 	}
-	if d.Latency > 0 {
-		l.observe(d.Latency, d.Now)
+}
+
+// countFailure adds one failure of kind k to the endpoint's runs and
+// returns them as they now are.
+func (l *load) countFailure(k Failure) uint64 {
+	if k == GatewayFailure {
+		return l.consec.Add(1<<32 | 1)
+	}
+	for {
+		// An upstream failure goes on the run of any failure and ends the
+		// run of gateway failures.
+		old := l.consec.Load()
+		next := uint64(uint32(old) + 1)
+		if l.consec.CompareAndSwap(old, next) {
+			return next
+		}
 	}
 }
 

@@ -63,6 +63,14 @@ type Config struct {
 	// an error. Linkerd seeds each estimate with it and lets it decay like a
 	// sample; here it stays the cost basis until the first sample arrives.
 	DefaultLatency time.Duration
+	// FailurePenalty is the latency a failed request counts as, at least,
+	// in its endpoint's peak EWMA: an endpoint that answers errors in a
+	// millisecond is not a fast one, so a fast failure is never good news
+	// (Finagle penalises failures the same way). The estimate jumps to the
+	// penalty at once and decays from it with Decay, so the endpoint is
+	// tried again once its cost falls below its peers'. Zero means 1 s
+	// (balancer.DefaultFailurePenalty); negative is an error.
+	FailurePenalty time.Duration
 	// Rand is the source of randomness. Concurrent picks call its Uint64
 	// concurrently, so it must be safe for concurrent use, as
 	// balancer.NewSource's seeded sources are. Nil means math/rand/v2's
@@ -80,6 +88,16 @@ func (c Config) LatencyDecay() time.Duration {
 	return DefaultDecay
 }
 
+// FailureLatency returns the latency a failure counts as at least:
+// FailurePenalty, or balancer.DefaultFailurePenalty when it is not
+// positive. It implements balancer.FailurePenalizer.
+func (c Config) FailureLatency() time.Duration {
+	if c.FailurePenalty > 0 {
+		return c.FailurePenalty
+	}
+	return balancer.DefaultFailurePenalty
+}
+
 // validate checks c and returns it with its defaults applied.
 func (c Config) validate() (Config, error) {
 	switch {
@@ -93,6 +111,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.DefaultLatency < 0 {
 		return c, fmt.Errorf("%w: DefaultLatency is %v, want 0 or more", ErrInvalidConfig, c.DefaultLatency)
+	}
+	if c.FailurePenalty < 0 {
+		return c, fmt.Errorf("%w: FailurePenalty is %v, want 0 or more", ErrInvalidConfig, c.FailurePenalty)
 	}
 	c.Decay = c.LatencyDecay()
 	if c.DefaultLatency == 0 {

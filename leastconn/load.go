@@ -8,9 +8,11 @@ import (
 )
 
 // Loads are compared per unit of weight without division: a is less
-// loaded than b when a.load×b.weight < b.load×a.weight. Requests in flight
-// are compared exactly in int64 (in flight < 2^23 and weight < 2^32, so
-// the products stay below 2^55); peak-EWMA costs in float64.
+// loaded than b when a.load×b.weight < b.load×a.weight. A load is
+// Endpoint.Load: the requests in flight plus the failure penalty, so an
+// endpoint that fails fast does not look idle. Loads are compared exactly
+// in int64 (a load < 2^24 and a weight < 2^32, so the products stay below
+// 2^56); peak-EWMA costs in float64.
 
 // weight returns e's weight as an int64, at least 1.
 func weight(e *balancer.Endpoint) int64 { return int64(max(e.Weight, 1)) }
@@ -30,13 +32,14 @@ func now(req balancer.Request) int64 {
 }
 
 // cost returns e's peak-EWMA latency in nanoseconds at now (defLatency
-// without a sample) times its requests in flight plus one.
+// without a sample) times its load (in flight plus failure penalty) plus
+// one.
 func (m costModel) cost(e *balancer.Endpoint, now int64) float64 {
 	lat := float64(e.Latency(now))
 	if lat <= 0 {
 		lat = m.defLatency
 	}
-	return lat * float64(max(e.InFlight(), 0)+1)
+	return lat * float64(max(e.Load(), 0)+1)
 }
 
 // wyrand is a small, fast generator (Wang Yi's wyrand) that a pick seeds

@@ -45,7 +45,7 @@ func (p *p2c) Pick(balancer.Request) (*balancer.Endpoint, error) {
 	j += skip
 	a, b := p.eps[i], p.eps[j]
 	e := a
-	if b.InFlight() < a.InFlight() {
+	if b.Load() < a.Load() {
 		e = b
 	}
 	return e, nil
@@ -74,7 +74,7 @@ func (p *p2cWeighted) Pick(balancer.Request) (*balancer.Endpoint, error) {
 	j := s.draw(&rng, drawn[:])
 	a, b := s.eps[i], s.eps[j]
 	e := a
-	if b.InFlight()*weight(a) < a.InFlight()*weight(b) {
+	if b.Load()*weight(a) < a.Load()*weight(b) {
 		e = b
 	}
 	return e, nil
@@ -114,12 +114,12 @@ func (p *sample) Pick(req balancer.Request) (*balancer.Endpoint, error) {
 	i := p.draw(&rng, drawn[:0])
 	drawn[0] = i
 	best := p.eps[i]
-	bIn, bW := best.InFlight(), weight(best)
+	bIn, bW := best.Load(), weight(best)
 	for k := 1; k < p.choices; k++ {
 		i := p.draw(&rng, drawn[:k])
 		insert(drawn[:k+1], i)
 		e := p.eps[i]
-		if in, w := e.InFlight(), weight(e); in*bW < bIn*w {
+		if in, w := e.Load(), weight(e); in*bW < bIn*w {
 			best, bIn, bW = e, in, w
 		}
 	}

@@ -27,13 +27,13 @@ func (p *scan) Pick(req balancer.Request) (*balancer.Endpoint, error) {
 	}
 	rng := wyrand(xrand.Uint64(p.src))
 	best := p.eps[0]
-	bIn, bW := best.InFlight(), weight(best)
+	bIn, bW := best.Load(), weight(best)
 	// tied is the total weight of the endpoints seen at the least load so
 	// far; each replaces the current choice with probability weight/tied,
 	// so that each ends up chosen with probability weight/(total tied).
 	tied := uint64(bW)
 	for _, e := range p.eps[1:] {
-		in, w := e.InFlight(), weight(e)
+		in, w := e.Load(), weight(e)
 		x, y := in*bW, bIn*w
 		if x > y {
 			continue

@@ -1,0 +1,238 @@
+package balancer
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Health is an endpoint's health as the health package (or another
+// policy) has marked it. The zero Health is a healthy endpoint that was
+// never ejected.
+type Health struct {
+	// Down says the endpoint fails its active health checks.
+	Down bool
+	// Ejected says outlier detection has taken the endpoint out.
+	Ejected bool
+	// Ejections is how many times the endpoint was ejected; the length of
+	// its next ejection grows with it.
+	Ejections int
+	// EjectedUntil is when the current ejection ends, in Unix nanoseconds;
+	// zero unless Ejected.
+	EjectedUntil int64
+	// Since is when the endpoint joined the set or last turned healthy, in
+	// Unix nanoseconds: slow start ramps its weight up from there. Zero
+	// for an endpoint made by NewEndpoint until a policy marks it.
+	Since int64
+}
+
+// Healthy reports whether the endpoint may serve: not down, not ejected.
+func (h Health) Healthy() bool { return !h.Down && !h.Ejected }
+
+// health bits, in load.health.
+const (
+	healthDown     = 1 << 0
+	healthEjected  = 1 << 1
+	ejectionsShift = 32
+)
+
+// Health returns the endpoint's health. It is shared, as the load counters
+// are, by every Endpoint value of the same ID in a Balancer, so it
+// survives Updates.
+func (e *Endpoint) Health() Health {
+	l := e.load
+	bits := l.health.Load()
+	h := Health{
+		Down:      bits&healthDown != 0,
+		Ejected:   bits&healthEjected != 0,
+		Ejections: int(bits >> ejectionsShift),
+		Since:     l.since.Load(),
+	}
+	if h.Ejected {
+		h.EjectedUntil = l.until.Load()
+	}
+	return h
+}
+
+// Healthy reports whether the endpoint is neither down nor ejected.
+func (e *Endpoint) Healthy() bool {
+	return e.load.health.Load()&(healthDown|healthEjected) == 0
+}
+
+// The setters below are for health policies (the health package). They
+// change the shared state at once; the Balancer's published set follows at
+// its next Rebuild. Each reports whether it changed anything.
+
+// SetDown marks the endpoint as failing its active checks, or as passing
+// them again. An endpoint that turns healthy at now starts its slow start
+// from now.
+func (e *Endpoint) SetDown(down bool, now int64) bool {
+	return e.setBit(healthDown, down, now)
+}
+
+// Eject marks the endpoint ejected until the given time, counts the
+// ejection, and clears its consecutive-failure counts (a returning
+// endpoint starts from zero, as in Envoy).
+func (e *Endpoint) Eject(until int64) bool {
+	l := e.load
+	for {
+		old := l.health.Load()
+		if old&healthEjected != 0 {
+			return false
+		}
+		l.until.Store(until)
+		if l.health.CompareAndSwap(old, (old|healthEjected)+1<<ejectionsShift) {
+			l.consec.Store(0)
+			return true
+		}
+	}
+}
+
+// Uneject ends the endpoint's ejection at now; its ejection count stays.
+func (e *Endpoint) Uneject(now int64) bool {
+	return e.setBit(healthEjected, false, now)
+}
+
+// Forgive takes one from the endpoint's ejection count, down to zero, so
+// that an endpoint that stays healthy earns shorter ejections again.
+func (e *Endpoint) Forgive() {
+	l := e.load
+	for {
+		old := l.health.Load()
+		if old>>ejectionsShift == 0 || l.health.CompareAndSwap(old, old-1<<ejectionsShift) {
+			return
+		}
+	}
+}
+
+func (e *Endpoint) setBit(bit uint64, on bool, now int64) bool {
+	l := e.load
+	for {
+		old := l.health.Load()
+		next := old &^ bit
+		if on {
+			next |= bit
+		}
+		if next == old {
+			return false
+		}
+		if l.health.CompareAndSwap(old, next) {
+			if old&(healthDown|healthEjected) != 0 && next&(healthDown|healthEjected) == 0 {
+				l.since.Store(now)
+			}
+			return true
+		}
+	}
+}
+
+// ConsecutiveFailures returns the endpoint's current run of failures: all
+// of them (upstream and gateway, Envoy's consecutive 5xx) and the gateway
+// failures alone. A success ends both runs; an upstream failure ends the
+// gateway run.
+func (e *Endpoint) ConsecutiveFailures() (failures, gateway uint32) {
+	v := e.load.consec.Load()
+	return uint32(v), uint32(v >> 32)
+}
+
+// Penalty returns the endpoint's failure penalty: its consecutive
+// failures, capped at MaxPenalty. Load-aware pickers add it to the
+// requests in flight (see Load), so an endpoint that fails fast, and so
+// holds nothing in flight, does not look idle.
+func (e *Endpoint) Penalty() int64 {
+	return int64(min(uint32(e.load.consec.Load()), MaxPenalty))
+}
+
+// MaxPenalty caps an endpoint's failure penalty. An endpoint that keeps
+// failing looks as loaded as one with this many requests in flight more
+// than it holds, so a least-request picker sends it a request only when
+// the endpoint it is compared with holds more.
+const MaxPenalty = 64
+
+// Load returns the requests in flight plus the failure penalty: what
+// load-aware pickers compare.
+func (e *Endpoint) Load() int64 {
+	l := e.load
+	return e.InFlight() + int64(min(uint32(l.consec.Load()), MaxPenalty))
+}
+
+// WithWeight returns a view of e with another weight, sharing e's
+// counters and health, for policies that adjust weights (slow start).
+// A weight of zero means 1.
+func (e *Endpoint) WithWeight(w uint32) *Endpoint {
+	b := e.Backend
+	b.Weight = max(w, 1)
+	return &Endpoint{Backend: b, load: e.load}
+}
+
+// Gate shapes the endpoint set between discovery and the Builder: it
+// chooses which endpoints serve and with what weight. The health package's
+// Monitor is one. A Balancer calls Admit under its update lock, from
+// Update, UpdateAt and Rebuild, never from Pick.
+type Gate interface {
+	// Admit appends to dst the endpoints of all that should serve at now,
+	// in the order of all, each either itself or a view made by
+	// WithWeight, and returns dst. all is the set discovery reported.
+	Admit(now int64, all, dst []*Endpoint) []*Endpoint
+}
+
+// FailureWatch asks a Balancer to report runs of failures as Result.Done
+// counts them.
+type FailureWatch struct {
+	// Consecutive is the run of failures of any kind (Envoy's consecutive
+	// 5xx) that calls Trip. Zero means none.
+	Consecutive uint32
+	// ConsecutiveGateway is the run of gateway failures that calls Trip.
+	// Zero means none.
+	ConsecutiveGateway uint32
+	// Trip is called once each time a run reaches its threshold, with the
+	// failure kind that reached it (GatewayFailure for the gateway run) and
+	// the time of the Done. It runs on the goroutine that called
+	// Result.Done and should return quickly. Nil means none.
+	Trip func(e *Endpoint, f Failure, now int64)
+}
+
+// watch is a Balancer's failure watch, shared by its endpoints. Its fields
+// are set once, before any endpoint refers to it.
+type watch struct {
+	limit   atomic.Uint64 // Consecutive in the low half, ConsecutiveGateway in the high
+	trip    atomic.Pointer[func(*Endpoint, Failure, int64)]
+	penalty float64 // nanoseconds; the latency a failure counts as at least; constant
+}
+
+// FailurePenalizer is implemented by Builders whose pickers read latency:
+// a failed request is folded into the endpoint's peak EWMA as a sample of
+// at least FailureLatency, so a fast error is never good news.
+type FailurePenalizer interface {
+	FailureLatency() time.Duration
+}
+
+// DefaultFailurePenalty is the latency a failed request counts as at
+// least, when the Builder does not say.
+const DefaultFailurePenalty = time.Second
+
+// tripped returns the failure kind of the run in run that has just
+// reached its threshold, or zero.
+func (w *watch) tripped(run uint64) Failure {
+	limit := w.limit.Load()
+	if limit == 0 {
+		return 0
+	}
+	if hi := uint32(limit >> 32); hi != 0 && uint32(run>>32) == hi {
+		return GatewayFailure
+	}
+	if lo := uint32(limit); lo != 0 && uint32(run) == lo {
+		return UpstreamFailure
+	}
+	return 0
+}
+
+func (w *watch) fire(e *Endpoint, run uint64, now int64) {
+	f := w.tripped(run)
+	trip := w.trip.Load()
+	if f == 0 || trip == nil {
+		return
+	}
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
+	(*trip)(e, f, now)
+}
