@@ -201,6 +201,9 @@ func (b *Balancer) SetGate(now int64, g Gate, w FailureWatch) error {
 	return nil
 }
 
+// Builder returns the Builder the Balancer was made with.
+func (b *Balancer) Builder() Builder { return b.builder }
+
 // Serving returns the endpoints the current Picker chooses from: those
 // the Gate admitted, with the weights it gave them (all of Endpoints when
 // there is no Gate). The slice is the caller's; the Endpoints are shared.

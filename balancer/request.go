@@ -69,6 +69,15 @@ type TotalInFlightTracker interface {
 	TrackTotalInFlight() bool
 }
 
+// ConsistentHasher is implemented by Builders whose pickers map request
+// hashes to endpoints by a table that is a function of the endpoint set
+// (ring hash, Maglev). Changing an endpoint's weight rebuilds that table
+// and moves keys among the other endpoints too, so policies that adjust
+// weights over time (slow start) leave such Builders' weights alone.
+type ConsistentHasher interface {
+	ConsistentHash() bool
+}
+
 // TableSizer is implemented by Pickers that hold lookup tables (ring hash,
 // Maglev). TableBytes returns the memory the tables take, in bytes, not
 // counting the endpoints themselves.

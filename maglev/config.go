@@ -57,6 +57,10 @@ type Config struct {
 // that a balancer.Balancer keeps it in O(1): true when BalanceFactor is set.
 func (c Config) TrackTotalInFlight() bool { return c.BalanceFactor > 0 }
 
+// ConsistentHash reports true: the picker's table is a function of the
+// endpoint set and their weights. It implements balancer.ConsistentHasher.
+func (Config) ConsistentHash() bool { return true }
+
 // tableSize returns the effective table size, or an error if it cannot
 // serve n endpoints.
 func (c Config) tableSize(n int) (uint64, error) {

@@ -129,6 +129,10 @@ type Config struct {
 // balancer.TotalInFlightTracker.
 func (c Config) TrackTotalInFlight() bool { return c.BalanceFactor > 0 }
 
+// ConsistentHash reports true: the picker's table is a function of the
+// endpoint set and their weights. It implements balancer.ConsistentHasher.
+func (Config) ConsistentHash() bool { return true }
+
 // settings is a Config with its defaults applied and checked.
 type settings struct {
 	compat   Compat

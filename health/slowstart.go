@@ -1,0 +1,67 @@
+package health
+
+import (
+	"math"
+	"time"
+
+	"github.com/lbkit/lbkit/balancer"
+)
+
+// rampScale multiplies every weight while some endpoint ramps up, so that
+// a ramping endpoint's share can be finer than a whole unit of weight:
+// steps of 1% of its weight.
+const rampScale = 100
+
+// rampSteps is how many times during its window an endpoint's weight is
+// raised: each step rebuilds the Picker.
+const rampSteps = 20
+
+// rampWeights gives the endpoints dst[start:] their slow-start weights at
+// now, and sets when the ramp next steps. Nothing ramps unless some
+// endpoint is at full weight: when all are new, as at start-up, there is
+// nobody to shift their traffic to.
+func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []*balancer.Endpoint {
+	m.nextRamp = math.MaxInt64
+	ss := m.cfg.SlowStart
+	if ss == nil || m.hashed {
+		return dst
+	}
+	window := int64(ss.Window)
+	full, ramping := false, false
+	var maxWeight uint32
+	for _, e := range dst[start:] {
+		if now-e.Health().Since >= window {
+			full = true
+		} else {
+			ramping = true
+		}
+		maxWeight = max(maxWeight, e.Weight)
+	}
+	if !full || !ramping {
+		return dst
+	}
+	scale := uint64(min(rampScale, math.MaxUint32/uint64(maxWeight)))
+	step := max(window/rampSteps, int64(time.Millisecond))
+	for i, e := range dst[start:] {
+		s := m.state[e.ID]
+		since := e.Health().Since
+		elapsed := now - since
+		w := uint64(e.Weight) * scale
+		if elapsed < window {
+			f := rampFactor(*ss, elapsed)
+			s.ramp = f
+			w = max(1, uint64(math.Round(float64(w)*f)))
+			m.nextRamp = min(m.nextRamp, since+min((elapsed/step+1)*step, window))
+		}
+		s.weight = uint32(w)
+		dst[start+i] = e.WithWeight(uint32(w))
+	}
+	return dst
+}
+
+// rampFactor is Envoy's slow-start factor after elapsed nanoseconds of
+// the window: max(minWeightPercent/100, (max(elapsed, 1ms)/window)^(1/aggression)).
+func rampFactor(ss SlowStart, elapsed int64) float64 {
+	t := float64(max(elapsed, int64(time.Millisecond))) / float64(ss.Window)
+	return max(ss.MinWeightPercent/100, math.Pow(min(t, 1), 1/ss.Aggression))
+}
