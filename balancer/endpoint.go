@@ -213,9 +213,7 @@ func (e *Endpoint) end(d DoneInfo) {
 		run := l.countFailure(k)
 		lat := float64(d.Latency)
 		if w := l.watch; w != nil {
-			if w.tripped(run) != 0 {
-				w.fire(e, run, d.Now)
-			}
+			w.fire(e, run, d.Now)
 			lat = max(lat, w.penalty)
 		} else {
 			lat = max(lat, float64(DefaultFailurePenalty))

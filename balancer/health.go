@@ -184,8 +184,9 @@ type FailureWatch struct {
 	// Zero means none.
 	ConsecutiveGateway uint32
 	// Trip is called once each time a run reaches its threshold, with the
-	// failure kind that reached it (GatewayFailure for the gateway run) and
-	// the time of the Done. It runs on the goroutine that called
+	// run's kind (GatewayFailure for the gateway run, UpstreamFailure for
+	// the run of any failure; both, in that order, when one Done completes
+	// both runs) and the time of the Done. It runs on the goroutine that called
 	// Result.Done and should return quickly. Nil means none.
 	Trip func(e *Endpoint, f Failure, now int64)
 }
@@ -209,30 +210,29 @@ type FailurePenalizer interface {
 // least, when the Builder does not say.
 const DefaultFailurePenalty = time.Second
 
-// tripped returns the failure kind of the run in run that has just
-// reached its threshold, or zero.
-func (w *watch) tripped(run uint64) Failure {
+// fire calls Trip for each run in run that has just reached its
+// threshold: the gateway run first, then the run of any failure.
+func (w *watch) fire(e *Endpoint, run uint64, now int64) {
 	limit := w.limit.Load()
 	if limit == 0 {
-		return 0
+		return
 	}
-	if hi := uint32(limit >> 32); hi != 0 && uint32(run>>32) == hi {
-		return GatewayFailure
+	gw := uint32(limit>>32) != 0 && uint32(run>>32) == uint32(limit>>32)
+	all := uint32(limit) != 0 && uint32(run) == uint32(limit)
+	if !gw && !all {
+		return
 	}
-	if lo := uint32(limit); lo != 0 && uint32(run) == lo {
-		return UpstreamFailure
-	}
-	return 0
-}
-
-func (w *watch) fire(e *Endpoint, run uint64, now int64) {
-	f := w.tripped(run)
 	trip := w.trip.Load()
-	if f == 0 || trip == nil {
+	if trip == nil {
 		return
 	}
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
-	(*trip)(e, f, now)
+	if gw {
+		(*trip)(e, GatewayFailure, now)
+	}
+	if all {
+		(*trip)(e, UpstreamFailure, now)
+	}
 }

@@ -34,7 +34,8 @@ func (m *Monitor) DueChecks(now int64, dst []*balancer.Endpoint) []*balancer.End
 // now: nil is a pass. After HealthyThreshold passes in a row a down
 // endpoint is up again, after UnhealthyThreshold failures an up one goes
 // down; a pass also ends an ejection, as Envoy's
-// successful_active_health_check_uneject_host does by default. A
+// successful_active_health_check_uneject_host does by default (see
+// OutlierDetection.KeepEjectedOnActivePass). A
 // transition publishes a new Picker. A result for an endpoint that has
 // left the set is ignored.
 func (m *Monitor) CheckResult(e *balancer.Endpoint, err error, now int64) {
@@ -59,7 +60,8 @@ func (m *Monitor) CheckResult(e *balancer.Endpoint, err error, now int64) {
 			}
 			m.events = append(m.events, Event{Time: now, Kind: kind, Endpoint: e})
 		}
-		if err == nil && e.Health().Ejected && e.Uneject(now) {
+		if err == nil && m.cfg.Outlier != nil && !m.cfg.Outlier.KeepEjectedOnActivePass &&
+			e.Health().Ejected && e.Uneject(now) {
 			s.reason, s.back = NotEjected, now
 			rebuild = true
 			m.events = append(m.events, Event{Time: now, Kind: EventReturned, Endpoint: e})

@@ -63,7 +63,7 @@ type Config struct {
 // interval an endpoint spends unejected takes one off that number. At
 // most MaxEjectionPercent of the endpoints are ejected at once, but one
 // always may be. An ejected endpoint that passes an active check returns
-// at once, as in Envoy.
+// at once, as in Envoy, unless KeepEjectedOnActivePass.
 type OutlierDetection struct {
 	// Consecutive5xx is the run of failures (upstream and gateway) that
 	// ejects. Zero means 5.
@@ -104,6 +104,13 @@ type OutlierDetection struct {
 	// in an interval to count in failure-percentage ejection. Zero means
 	// 50.
 	FailurePercentageRequestVolume int
+	// KeepEjectedOnActivePass keeps an ejected endpoint out until its
+	// ejection ends even when it passes an active check. False (Envoy's
+	// successful_active_health_check_uneject_host) lets a pass end the
+	// ejection at once; set it when the active check is shallower than
+	// the traffic (a TCP connect, a /healthz that does not touch the
+	// database).
+	KeepEjectedOnActivePass bool
 	// The Enforcing fields are the percent chance that a detector that
 	// finds an outlier ejects it (Envoy's enforcing_*). Zero means Envoy's
 	// default: 100 for Consecutive5xx and SuccessRate, 0 for
