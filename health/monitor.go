@@ -33,6 +33,7 @@ type Monitor struct {
 	rng    *rand.Rand
 	state  map[string]*endpointState // by ID, for the endpoints of the last Admit
 	set    []*balancer.Endpoint      // the endpoints of the last Admit
+	base   **balancer.Endpoint       // the first element of the slice set was copied from
 	active *active                   // nil without Config.Active
 	panic  bool
 	stats  Counters
@@ -202,8 +203,15 @@ func (m *Monitor) Admit(now int64, all, dst []*balancer.Endpoint) []*balancer.En
 	return dst
 }
 
-// sync makes the Monitor's per-endpoint state follow all.
+// sync makes the Monitor's per-endpoint state follow all. A Rebuild
+// passes the slice of the last Update again: that costs nothing.
 func (m *Monitor) sync(all []*balancer.Endpoint, now int64) {
+	if len(all) == len(m.set) && (len(all) == 0 || &all[0] == m.base) {
+		return
+	}
+	if len(all) > 0 {
+		m.base = &all[0]
+	}
 	m.set = append(m.set[:0], all...)
 	seen := make(map[string]struct{}, len(all))
 	for _, e := range all {
