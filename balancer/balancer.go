@@ -137,7 +137,13 @@ func (b *Balancer) publish(now int64, eps []*Endpoint) error {
 	if b.gate != nil {
 		serving = b.gate.Admit(now, eps, make([]*Endpoint, 0, len(eps)))
 	}
-	p, err := b.builder.Build(serving)
+	var p Picker
+	var err error
+	if pg, ok := b.gate.(PickerGate); ok {
+		p, err = pg.BuildPicker(b.builder, serving)
+	} else {
+		p, err = b.builder.Build(serving)
+	}
 	if err != nil {
 		return err
 	}

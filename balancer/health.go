@@ -174,6 +174,16 @@ type Gate interface {
 	Admit(now int64, all, dst []*Endpoint) []*Endpoint
 }
 
+// PickerGate is a Gate that builds the Picker itself from the endpoints
+// it admitted, with the Balancer's Builder: the health package's slow
+// start for hash pickers composes two tables this way. A Balancer whose
+// Gate is a PickerGate calls BuildPicker right after Admit, under the same
+// lock, instead of the Builder's Build.
+type PickerGate interface {
+	Gate
+	BuildPicker(b Builder, serving []*Endpoint) (Picker, error)
+}
+
 // FailureWatch asks a Balancer to report runs of failures as Result.Done
 // counts them.
 type FailureWatch struct {

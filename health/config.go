@@ -126,9 +126,12 @@ type OutlierDetection struct {
 // SlowStart is Envoy's slow start: an endpoint that joins the set or
 // turns healthy again serves with its weight times
 // max(MinWeightPercent/100, (t/Window)^(1/Aggression)), t the time since,
-// until Window has passed. It applies to round robin, random and least
-// request; ring hash and Maglev keep their weights (changing a weight
-// would move keys among the other endpoints too).
+// until Window has passed, for round robin, random and least request.
+// Ring hash and Maglev keep their weights, since changing one would move
+// keys among the other endpoints too: an endpoint ramping up there
+// receives the share max(MinWeightPercent/100, (t/Window)^(1/Aggression))
+// of the keys that are its own in the final table, and every other key
+// stays where it would be without it (see Monitor.BuildPicker).
 type SlowStart struct {
 	// Window is how long the ramp lasts. Required: zero is an error.
 	Window time.Duration

@@ -25,7 +25,7 @@ import (
 type Monitor struct {
 	bal    *balancer.Balancer
 	cfg    Config
-	hashed bool // the Builder maps keys by table: no slow-start weights
+	hashed bool // the Builder maps keys by table: slow start by two tables
 
 	// mu guards everything below. It is never held while calling the
 	// Balancer, whose Rebuild calls back into Admit.
@@ -41,6 +41,7 @@ type Monitor struct {
 	// slow-start step; both Unix nanoseconds, math.MaxInt64 for none.
 	nextEval int64
 	nextRamp int64
+	hashRamp []rampEntry // the hash picker's ramping endpoints, for BuildPicker
 	events   []Event // to deliver once mu is let go of
 
 	run *runner // nil unless Start was called

@@ -17,13 +17,15 @@ const rampScale = 100
 const rampSteps = 20
 
 // rampWeights gives the endpoints dst[start:] their slow-start weights at
-// now, and sets when the ramp next steps. Nothing ramps unless some
+// now (for hash pickers, their share of their own keys; see hashramp.go),
+// and sets when the ramp next steps. Nothing ramps unless some
 // endpoint is at full weight: when all are new, as at start-up, there is
 // nobody to shift their traffic to.
 func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []*balancer.Endpoint {
 	m.nextRamp = math.MaxInt64
+	m.hashRamp = nil
 	ss := m.cfg.SlowStart
-	if ss == nil || m.hashed {
+	if ss == nil {
 		return dst
 	}
 	window := int64(ss.Window)
@@ -40,8 +42,20 @@ func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []
 	if !full || !ramping {
 		return dst
 	}
-	scale := uint64(min(rampScale, math.MaxUint32/uint64(maxWeight)))
 	step := max(window/rampSteps, int64(time.Millisecond))
+	if m.hashed {
+		for _, e := range dst[start:] {
+			since := e.Health().Since
+			if elapsed := now - since; elapsed < window {
+				f := rampFactor(*ss, elapsed)
+				m.state[e.ID].ramp = f
+				m.hashRamp = append(m.hashRamp, rampEntry{e: e, limit: rampLimit(f)})
+				m.nextRamp = min(m.nextRamp, since+min((elapsed/step+1)*step, window))
+			}
+		}
+		return dst
+	}
+	scale := uint64(min(rampScale, math.MaxUint32/uint64(maxWeight)))
 	for i, e := range dst[start:] {
 		s := m.state[e.ID]
 		since := e.Health().Since
