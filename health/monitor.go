@@ -215,6 +215,7 @@ func (m *Monitor) sync(all []*balancer.Endpoint, now int64) {
 	}
 	m.set = append(m.set[:0], all...)
 	seen := make(map[string]struct{}, len(all))
+	var added []*balancer.Endpoint
 	for _, e := range all {
 		seen[e.ID] = struct{}{}
 		if s := m.state[e.ID]; s != nil {
@@ -222,14 +223,22 @@ func (m *Monitor) sync(all []*balancer.Endpoint, now int64) {
 			continue
 		}
 		m.state[e.ID] = &endpointState{e: e, completed: e.Completed(), failures: e.Failures()}
+		added = append(added, e)
 	}
 	for id := range m.state {
 		if _, ok := seen[id]; !ok {
 			delete(m.state, id)
 		}
 	}
-	if m.active != nil {
-		m.active.sync(all, now)
+	if m.active == nil {
+		return
+	}
+	m.active.sync(all, now)
+	for _, e := range added {
+		// A newcomer starts as ActiveConfig.StartUnhealthy says.
+		if healthy, known := m.active.healthy(e.ID); known && !healthy && e.SetDown(true, now) {
+			m.events = append(m.events, Event{Time: now, Kind: EventDown, Endpoint: e})
+		}
 	}
 }
 
@@ -330,14 +339,14 @@ func (m *Monitor) eject(e *balancer.Endpoint, reason Reason, enforcing float64, 
 func (m *Monitor) Advance(now int64) int64 {
 	m.mu.Lock()
 	changed := m.advance(now)
-	next := m.next()
 	events := m.takeEvents()
 	m.mu.Unlock()
 	m.deliver(events)
 	if changed {
+		// The rebuild's Admit sets the next slow-start step.
 		_ = m.bal.Rebuild(now)
 	}
-	return next
+	return m.Next()
 }
 
 func (m *Monitor) advance(now int64) bool {
@@ -358,6 +367,7 @@ func (m *Monitor) advance(now int64) bool {
 		m.nextEval = now + int64(o.Interval)
 	}
 	if now >= m.nextRamp {
+		m.nextRamp = math.MaxInt64 // until the rebuild's Admit sets the next step
 		changed = true
 	}
 	return changed

@@ -288,3 +288,14 @@ func TestConfigErrors(t *testing.T) {
 		assert.ErrorIs(t, err, health.ErrConfig, "%+v", cfg)
 	}
 }
+
+func TestStartUnhealthy(t *testing.T) {
+	bal, m := setup(t, 3, health.Config{Active: &health.ActiveConfig{StartUnhealthy: true,
+		Interval: time.Second, HealthyThreshold: 1}, PanicThreshold: -1})
+	_, err := bal.Pick(balancer.Request{})
+	require.ErrorIs(t, err, balancer.ErrNoEndpoints, "nobody has passed a check yet")
+	for _, e := range m.DueChecks(sec+1, nil) {
+		m.CheckResult(e, nil, sec+1)
+	}
+	assert.Len(t, bal.Serving(), 3)
+}
