@@ -45,6 +45,6 @@ func Example() {
 	// Output:
 	// +1s 10.0.0.2:80 ejected consecutive_5xx
 	// serving: 2 of 3
-	// +31s 10.0.0.2:80 returned 
+	// +31s 10.0.0.2:80 returned
 	// serving: 3 of 3
 }

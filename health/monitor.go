@@ -42,7 +42,7 @@ type Monitor struct {
 	nextEval int64
 	nextRamp int64
 	hashRamp []rampEntry // the hash picker's ramping endpoints, for BuildPicker
-	events   []Event // to deliver once mu is let go of
+	events   []Event     // to deliver once mu is let go of
 
 	run *runner // nil unless Start was called
 }
