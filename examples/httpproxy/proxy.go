@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
@@ -96,9 +97,24 @@ func newProxy(cfg config) (*proxy, error) {
 		Rewrite:      func(pr *httputil.ProxyRequest) { pr.SetXForwarded() },
 		Transport:    &retrier{bal: p.bal, next: p.transport, hashHeader: cfg.hashHeader, retries: cfg.retries},
 		ErrorHandler: p.fail,
+		BufferPool:   &bufferPool{},
 	}
 	return p, nil
 }
+
+// bufferPool lends ReverseProxy the buffers it copies response bodies
+// through, instead of a new 32 KiB buffer for every request. It is safe
+// for concurrent use by multiple goroutines.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // setBackends replaces the backend set: in a real proxy, whenever
 // discovery (an EndpointSlice watch, DNS) reports a change. Picks in
