@@ -50,7 +50,10 @@
 // under a millisecond, so a dial that takes longer is to a host that is
 // gone, and the request had better be retried elsewhere. -timeout (60 s,
 // nginx's proxy_read_timeout) bounds only the wait for the response
-// headers; a body may stream for as long as it takes.
+// headers, of each try; a body may stream for as long as it takes.
+//
+// bench.sh measures the proxy under wrk against 4 backends on loopback,
+// beside haproxy and nginx configured alike.
 package main
 
 import (

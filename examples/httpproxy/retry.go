@@ -64,7 +64,7 @@ const maxRepicks = 8
 type retrier struct {
 	bal        *balancer.Balancer
 	next       http.RoundTripper
-	hashHeader string // the request key's header, for the hash pickers; empty means none
+	hashHeader string // the request key's header, for the hash pickers, as sent to the backend; empty means none
 	retries    int
 }
 
