@@ -5,10 +5,55 @@
 //	go run ./examples/httpproxy -backends http://127.0.0.1:9001,http://127.0.0.1:9002 -algorithm least-request
 //	go run ./examples/httpproxy -backends ... -algorithm maglev -hash-header X-User
 //
-// Every request is picked (Balancer.Pick counts it in flight), proxied with
-// net/http/httputil.ReverseProxy, and ended with Result.Done, which feeds
-// the endpoint's latency and outcome back to the picker. GET /lbz on the
-// proxy shows each endpoint's live counters.
+// Requests are proxied with net/http/httputil.ReverseProxy, which handles
+// the headers and streams the bodies; its Transport is a retrier, an
+// http.RoundTripper that picks an endpoint for each attempt
+// (Balancer.Picker, Endpoint.Begin), sends the request to it, and ends the
+// attempt with Result.Done, which feeds the endpoint's latency and outcome
+// back to the picker. GET /lbz on the proxy shows each endpoint's live
+// counters.
+//
+// # Retries
+//
+// As nginx's proxy_next_upstream "error timeout" and HAProxy's "option
+// redispatch" do, a request whose attempt failed is sent again to another
+// endpoint, up to -retries times (default 2: three tries in all, never
+// twice to the same backend):
+//
+//   - when the connection could not be made (refused, unreachable, or no
+//     answer within -connect-timeout): any request, POST included, since
+//     nothing reached the backend;
+//   - when the request was sent and the connection then broke, or no
+//     response headers came within -timeout: only idempotent requests (GET,
+//     HEAD, OPTIONS, TRACE, PUT, DELETE, or any carrying an Idempotency-Key
+//     or X-Idempotency-Key header) whose body was at most 64 KiB, which the
+//     proxy reads ahead so that it can send it again.
+//
+// A response is never retried: a 5xx passes through to the client, and
+// counts as a failure of its endpoint. When every try fails the client
+// gets 502 Bad Gateway, or 504 Gateway Timeout when the last one timed
+// out; 503 when there is no backend at all.
+//
+// Each attempt is its own pick and ends with its own Done: a failed
+// connection or a timeout as a gateway failure, a 5xx as an upstream
+// failure, a client that went away as canceled (neither), anything else as
+// a success. A response's attempt ends when its body has been streamed to
+// the client, so it counts in flight until then, with the latency to its
+// response headers.
+//
+// # Connection reuse and timeouts
+//
+// The proxy keeps up to -max-idle-per-backend idle connections open to each
+// backend, closed after 90 s idle: net/http's default of 2 made 37-47% of
+// the requests dial anew under 32 concurrent clients. -connect-timeout
+// (1 s) is short because a backend on the same network accepts in well
+// under a millisecond, so a dial that takes longer is to a host that is
+// gone, and the request had better be retried elsewhere. -timeout (60 s,
+// nginx's proxy_read_timeout) bounds only the wait for the response
+// headers, of each try; a body may stream for as long as it takes.
+//
+// bench.sh measures the proxy under wrk against 4 backends on loopback,
+// beside haproxy and nginx configured alike.
 package main
 
 import (
@@ -18,6 +63,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -25,9 +71,21 @@ func main() {
 	backends := flag.String("backends", "", "comma-separated backend URLs, e.g. http://10.0.0.7:8080")
 	algorithm := flag.String("algorithm", "least-request", "one of "+strings.Join(algorithmNames(), ", "))
 	hashHeader := flag.String("hash-header", "", "header whose value is the request key for the hash algorithms (e.g. X-User); empty means none")
+	retries := flag.Int("retries", 2, "how many times a failed request may be sent again, each time to another backend; 0 means never "+
+		"(connection failures are retried for any method, broken connections and timeouts only for idempotent requests)")
+	connectTimeout := flag.Duration("connect-timeout", time.Second, "how long to wait for a connection to a backend; 0 means no limit but the system's")
+	timeout := flag.Duration("timeout", 60*time.Second, "how long to wait for a backend's response headers once the request is sent; 0 means no limit")
+	maxIdle := flag.Int("max-idle-per-backend", defaultMaxIdlePerBackend, "idle connections to keep open to each backend for reuse; at least the requests one backend serves at once")
 	flag.Parse()
 
-	p, err := newProxy(config{algorithm: *algorithm, hashHeader: *hashHeader})
+	if *maxIdle < 1 {
+		fmt.Fprintln(os.Stderr, "httpproxy: -max-idle-per-backend must be at least 1")
+		os.Exit(2)
+	}
+	p, err := newProxy(config{
+		algorithm: *algorithm, hashHeader: *hashHeader, retries: *retries,
+		connectTimeout: *connectTimeout, timeout: *timeout, maxIdlePerBackend: *maxIdle,
+	})
 	if err == nil {
 		err = p.setBackends(strings.Split(*backends, ","))
 	}

@@ -1,14 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
@@ -47,22 +48,34 @@ func algorithmNames() []string {
 	return names
 }
 
+// config is the proxy's configuration, from the command line.
 type config struct {
 	algorithm  string
 	hashHeader string
+	// retries is how many times a failed attempt may be sent again to
+	// another endpoint, when the failure allows it (see retrier). Zero
+	// means never: one try per request.
+	retries int
+	// connectTimeout bounds each dial to a backend. Zero means no bound
+	// but the operating system's.
+	connectTimeout time.Duration
+	// timeout bounds the wait for a backend's response headers once the
+	// request is sent; the body may then stream for as long as it takes.
+	// Zero means no bound.
+	timeout time.Duration
+	// maxIdlePerBackend is how many idle connections to keep open to each
+	// backend for reuse. Zero means defaultMaxIdlePerBackend.
+	maxIdlePerBackend int
 }
 
-// proxy is an http.Handler that balances over its backends.
+// proxy is an http.Handler that balances over its backends. It is safe
+// for concurrent use by multiple goroutines.
 type proxy struct {
-	cfg config
-	bal *balancer.Balancer
-	rp  *httputil.ReverseProxy
+	cfg       config
+	bal       *balancer.Balancer
+	transport *http.Transport // shared by every backend; keeps their idle connections
+	rp        *httputil.ReverseProxy
 }
-
-type pickKey struct{}
-
-// errStatus marks a 5xx response as a failure for the balancer.
-var errStatus = errors.New("httpproxy: backend answered 5xx")
 
 func newProxy(cfg config) (*proxy, error) {
 	var b balancer.Builder
@@ -74,17 +87,34 @@ func newProxy(cfg config) (*proxy, error) {
 	if b == nil {
 		return nil, fmt.Errorf("unknown algorithm %q; valid: %s", cfg.algorithm, strings.Join(algorithmNames(), ", "))
 	}
-	p := &proxy{cfg: cfg, bal: balancer.New(b)}
+	if cfg.retries < 0 {
+		return nil, fmt.Errorf("retries is %d; it must be 0 or more", cfg.retries)
+	}
+	p := &proxy{cfg: cfg, bal: balancer.New(b), transport: newTransport(cfg)}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			e := pr.In.Context().Value(pickKey{}).(*balancer.Endpoint)
-			u, _ := url.Parse(e.Addr) // checked by setBackends
-			pr.SetURL(u)
-			pr.SetXForwarded()
-		},
+		// The retrier sets the URL of each attempt to the endpoint it
+		// picks, as SetURL would.
+		Rewrite:      func(pr *httputil.ProxyRequest) { pr.SetXForwarded() },
+		Transport:    &retrier{bal: p.bal, next: p.transport, hashHeader: cfg.hashHeader, retries: cfg.retries},
+		ErrorHandler: p.fail,
+		BufferPool:   &bufferPool{},
 	}
 	return p, nil
 }
+
+// bufferPool lends ReverseProxy the buffers it copies response bodies
+// through, instead of a new 32 KiB buffer for every request. It is safe
+// for concurrent use by multiple goroutines.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // setBackends replaces the backend set: in a real proxy, whenever
 // discovery (an EndpointSlice watch, DNS) reports a change. Picks in
@@ -109,40 +139,28 @@ func (p *proxy) setBackends(urls []string) error {
 	return p.bal.Update(bs)
 }
 
-// ServeHTTP picks a backend, proxies the request to it and reports the
-// outcome back to the balancer.
+// ServeHTTP proxies the request. The retrier picks the backend of each
+// attempt and reports every attempt's outcome back to the balancer.
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := balancer.Request{}
-	if h := p.cfg.hashHeader; h != "" {
-		if key := r.Header.Get(h); key != "" {
-			req = balancer.KeyRequest(key)
-		}
-	}
-	res, err := p.bal.Pick(req)
-	if err != nil {
+	p.rp.ServeHTTP(w, r)
+}
+
+// fail answers a request that got no response from any backend: 503 when
+// there is no backend, 504 when the last attempt timed out, 502 otherwise.
+func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, balancer.ErrNoEndpoints):
 		http.Error(w, "no backend available", http.StatusServiceUnavailable)
-		return
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		w.WriteHeader(http.StatusBadGateway)
+	case isTimeout(err):
+		log.Printf("httpproxy: %s %s: %v", r.Method, r.URL, err)
+		http.Error(w, "backend timed out", http.StatusGatewayTimeout)
+	default:
+		log.Printf("httpproxy: %s %s: %v", r.Method, r.URL, err)
+		http.Error(w, "bad gateway", http.StatusBadGateway)
 	}
-	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), pickKey{}, res.Endpoint)))
-	var done error
-	if rec.status >= 500 {
-		done = errStatus
-	}
-	res.Done(balancer.DoneInfo{Err: done, Latency: time.Since(start)})
-}
-
-// statusRecorder remembers the status the proxy wrote (502 when the
-// backend could not be reached).
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
 }
 
 // endpointStatus is one backend's live counters, as /lbz shows them.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,12 +29,19 @@ func backends(t *testing.T, n int) []*httptest.Server {
 }
 
 func start(t *testing.T, cfg config, srvs []*httptest.Server) (*proxy, *httptest.Server) {
-	p, err := newProxy(cfg)
-	require.NoError(t, err)
 	var urls []string
 	for _, s := range srvs {
 		urls = append(urls, s.URL)
 	}
+	return startURLs(t, cfg, urls...)
+}
+
+// startURLs starts a proxy over the backends at urls, behind a test
+// server.
+func startURLs(t *testing.T, cfg config, urls ...string) (*proxy, *httptest.Server) {
+	p, err := newProxy(cfg)
+	require.NoError(t, err)
+	t.Cleanup(p.transport.CloseIdleConnections)
 	require.NoError(t, p.setBackends(urls))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /lbz", p.status)
@@ -81,7 +89,7 @@ func TestHashHeaderSticks(t *testing.T) {
 
 func TestDeadBackendCountsFailures(t *testing.T) {
 	srvs := backends(t, 2)
-	p, front := start(t, config{algorithm: "round-robin"}, srvs)
+	p, front := start(t, config{algorithm: "round-robin"}, srvs) // no retries
 	srvs[1].Close()
 	codes := map[int]int{}
 	for range 10 {
@@ -96,14 +104,37 @@ func TestDeadBackendCountsFailures(t *testing.T) {
 	require.Len(t, status, 2)
 	assert.Equal(t, uint64(5), status[1].Failures, "the dead backend's failures are counted")
 	assert.Zero(t, status[0].Failures)
+	settled(t, p, 5)
+}
+
+// settled checks that every attempt the proxy made has ended, once: no
+// endpoint has a request in flight, and the endpoints completed as many
+// attempts as the requests that succeeded (succeeded) plus the attempts
+// that failed, with none canceled.
+func settled(t *testing.T, p *proxy, succeeded int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, e := range p.bal.Endpoints() {
+			if e.InFlight() != 0 {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, time.Millisecond, "every attempt ends")
+	var completed, failed uint64
 	for _, e := range p.bal.Endpoints() {
-		assert.Zero(t, e.InFlight(), "every request ended")
+		assert.Zero(t, e.InFlight(), e.ID)
+		completed += e.Completed()
+		failed += e.Failures()
 	}
+	assert.Equal(t, uint64(succeeded)+failed, completed, "one Done for each attempt")
 }
 
 func TestBadConfig(t *testing.T) {
 	_, err := newProxy(config{algorithm: "fastest"})
 	assert.ErrorContains(t, err, `unknown algorithm "fastest"; valid: round-robin`)
+	_, err = newProxy(config{algorithm: "random", retries: -1})
+	assert.ErrorContains(t, err, "retries is -1")
 	p, err := newProxy(config{algorithm: "random"})
 	require.NoError(t, err)
 	assert.ErrorContains(t, p.setBackends([]string{"10.0.0.1"}), "is not a URL")
