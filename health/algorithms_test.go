@@ -72,7 +72,7 @@ func TestEveryAlgorithmWithEveryFeature(t *testing.T) {
 				r, err := bal.Pick(req)
 				require.NoError(t, err)
 				seen[r.Endpoint.ID]++
-				r.Done(balancer.DoneInfo{Latency: time.Millisecond, Now: 5 * sec})
+				r.Done(balancer.DoneInfo{Latency: 40 * time.Millisecond, Now: 5 * sec})
 			}
 			assert.Zero(t, seen["pod-3"], "ejected")
 			assert.Zero(t, seen["pod-5"], "down")

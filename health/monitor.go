@@ -37,6 +37,9 @@ type Monitor struct {
 	active *active                   // nil without Config.Active
 	panic  bool
 	stats  Counters
+	// started says the Monitor has seen a set: endpoints that join later
+	// ramp up in slow start.
+	started bool
 	// nextEval is the next outlier evaluation; nextRamp the next
 	// slow-start step; both Unix nanoseconds, math.MaxInt64 for none.
 	nextEval int64
@@ -54,9 +57,12 @@ type endpointState struct {
 	reason Reason // why it was ejected
 	// completed and failures at the last outlier evaluation.
 	completed, failures uint64
-	back                int64   // when its last ejection ended
-	weight              uint32  // the weight it serves with; 0 if it does not
-	ramp                float64 // its slow-start factor, 1 when at full weight
+	back                int64 // when its last ejection ended
+	// rampFrom is the earliest Since that puts the endpoint in slow start:
+	// past its Since at the Monitor's first set, zero for later ones.
+	rampFrom int64
+	weight   uint32  // the weight it serves with; 0 if it does not
+	ramp     float64 // its slow-start factor, 1 when at full weight
 }
 
 // Reason says why an endpoint was ejected.
@@ -222,7 +228,11 @@ func (m *Monitor) sync(all []*balancer.Endpoint, now int64) {
 			s.e = e
 			continue
 		}
-		m.state[e.ID] = &endpointState{e: e, completed: e.Completed(), failures: e.Failures()}
+		s := &endpointState{e: e, completed: e.Completed(), failures: e.Failures()}
+		if !m.started {
+			s.rampFrom = e.Health().Since + 1
+		}
+		m.state[e.ID] = s
 		added = append(added, e)
 	}
 	for id := range m.state {
@@ -230,6 +240,7 @@ func (m *Monitor) sync(all []*balancer.Endpoint, now int64) {
 			delete(m.state, id)
 		}
 	}
+	m.started = m.started || len(all) > 0
 	if m.active == nil {
 		return
 	}

@@ -18,9 +18,9 @@ const rampSteps = 20
 
 // rampWeights gives the endpoints dst[start:] their slow-start weights at
 // now (for hash pickers, their share of their own keys; see hashramp.go),
-// and sets when the ramp next steps. Nothing ramps unless some
-// endpoint is at full weight: when all are new, as at start-up, there is
-// nobody to shift their traffic to.
+// and sets when the ramp next steps. The endpoints of the Monitor's first
+// set do not ramp up: a proxy that starts has no older endpoints to shift
+// their traffic to.
 func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []*balancer.Endpoint {
 	m.nextRamp = math.MaxInt64
 	m.hashRamp = nil
@@ -29,24 +29,22 @@ func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []
 		return dst
 	}
 	window := int64(ss.Window)
-	full, ramping := false, false
+	ramping := false
 	var maxWeight uint32
 	for _, e := range dst[start:] {
-		if now-e.Health().Since >= window {
-			full = true
-		} else {
+		if m.ramps(e, now) {
 			ramping = true
 		}
 		maxWeight = max(maxWeight, e.Weight)
 	}
-	if !full || !ramping {
+	if !ramping {
 		return dst
 	}
 	step := max(window/rampSteps, int64(time.Millisecond))
 	if m.hashed {
 		for _, e := range dst[start:] {
 			since := e.Health().Since
-			if elapsed := now - since; elapsed < window {
+			if elapsed := now - since; m.ramps(e, now) {
 				f := rampFactor(*ss, elapsed)
 				m.state[e.ID].ramp = f
 				m.hashRamp = append(m.hashRamp, rampEntry{e: e, limit: rampLimit(f)})
@@ -61,7 +59,7 @@ func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []
 		since := e.Health().Since
 		elapsed := now - since
 		w := uint64(e.Weight) * scale
-		if elapsed < window {
+		if m.ramps(e, now) {
 			f := rampFactor(*ss, elapsed)
 			s.ramp = f
 			w = max(1, uint64(math.Round(float64(w)*f)))
@@ -78,4 +76,10 @@ func (m *Monitor) rampWeights(now int64, dst []*balancer.Endpoint, start int) []
 func rampFactor(ss SlowStart, elapsed int64) float64 {
 	t := float64(max(elapsed, int64(time.Millisecond))) / float64(ss.Window)
 	return max(ss.MinWeightPercent/100, math.Pow(min(t, 1), 1/ss.Aggression))
+}
+
+// ramps reports whether e is in its slow-start window at now.
+func (m *Monitor) ramps(e *balancer.Endpoint, now int64) bool {
+	since := e.Health().Since
+	return now-since < int64(m.cfg.SlowStart.Window) && since >= m.state[e.ID].rampFrom
 }

@@ -57,6 +57,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log"
@@ -76,6 +77,15 @@ func main() {
 	connectTimeout := flag.Duration("connect-timeout", time.Second, "how long to wait for a connection to a backend; 0 means no limit but the system's")
 	timeout := flag.Duration("timeout", 60*time.Second, "how long to wait for a backend's response headers once the request is sent; 0 means no limit")
 	maxIdle := flag.Int("max-idle-per-backend", defaultMaxIdlePerBackend, "idle connections to keep open to each backend for reuse; at least the requests one backend serves at once")
+	var hc healthConfig
+	flag.StringVar(&hc.path, "health-path", "", "HTTP path of the active health check (e.g. /healthz), sent to every backend every -health-interval; empty means a TCP connect when -health-interval is set, no active check otherwise")
+	flag.DurationVar(&hc.interval, "health-interval", 0, "time between active checks of a backend; 0 means 2s when -health-path is set, no active check otherwise")
+	flag.IntVar(&hc.rise, "health-rise", 0, "passing checks in a row that bring a backend back; 0 means 2")
+	flag.IntVar(&hc.fall, "health-fall", 0, "failing checks in a row that take a backend out; 0 means 3")
+	flag.BoolVar(&hc.outlier, "outlier", false, "eject backends whose requests fail, with Envoy's outlier detection defaults (5 failures in a row, 30s, at most 10% ejected)")
+	flag.DurationVar(&hc.ejectionTime, "ejection-time", 0, "how long -outlier's first ejection of a backend lasts (then twice, three times..., at most 300s); 0 means 30s")
+	flag.DurationVar(&hc.slowStart, "slow-start", 0, "ramp a new or recovered backend's share up over this window; 0 means none")
+	flag.Float64Var(&hc.panicThreshold, "panic-threshold", 50, "when fewer than this percent of the backends are healthy, balance over all of them; 0 means never")
 	flag.Parse()
 
 	if *maxIdle < 1 {
@@ -85,9 +95,13 @@ func main() {
 	p, err := newProxy(config{
 		algorithm: *algorithm, hashHeader: *hashHeader, retries: *retries,
 		connectTimeout: *connectTimeout, timeout: *timeout, maxIdlePerBackend: *maxIdle,
+		health: hc,
 	})
 	if err == nil {
 		err = p.setBackends(strings.Split(*backends, ","))
+	}
+	if err == nil {
+		err = p.startHealth(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "httpproxy:", err)

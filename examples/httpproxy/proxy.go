@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/health"
 	"github.com/lbkit/lbkit/leastconn"
 	"github.com/lbkit/lbkit/maglev"
 	"github.com/lbkit/lbkit/random"
@@ -66,6 +67,9 @@ type config struct {
 	// maxIdlePerBackend is how many idle connections to keep open to each
 	// backend for reuse. Zero means defaultMaxIdlePerBackend.
 	maxIdlePerBackend int
+	// health holds the active checks, outlier detection, slow start and
+	// panic threshold.
+	health healthConfig
 }
 
 // proxy is an http.Handler that balances over its backends. It is safe
@@ -75,6 +79,7 @@ type proxy struct {
 	bal       *balancer.Balancer
 	transport *http.Transport // shared by every backend; keeps their idle connections
 	rp        *httputil.ReverseProxy
+	monitor   *health.Monitor // nil without health features
 }
 
 func newProxy(cfg config) (*proxy, error) {
@@ -91,6 +96,15 @@ func newProxy(cfg config) (*proxy, error) {
 		return nil, fmt.Errorf("retries is %d; it must be 0 or more", cfg.retries)
 	}
 	p := &proxy{cfg: cfg, bal: balancer.New(b), transport: newTransport(cfg)}
+	hc, err := cfg.health.monitorConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.health.on() || hc.PanicThreshold > 0 {
+		if p.monitor, err = health.New(p.bal, hc, 0); err != nil {
+			return nil, err
+		}
+	}
 	p.rp = &httputil.ReverseProxy{
 		// The retrier sets the URL of each attempt to the endpoint it
 		// picks, as SetURL would.
@@ -163,23 +177,77 @@ func (p *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// endpointStatus is one backend's live counters, as /lbz shows them.
+// endpointStatus is one backend's live counters and health, as /lbz
+// shows them.
 type endpointStatus struct {
-	ID        string  `json:"id"`
+	ID string `json:"id"`
+	// Weight is the weight it serves with, relative to the others' (slow
+	// start scales them all while a backend ramps up); 0 when not serving.
 	Weight    uint32  `json:"weight"`
 	InFlight  int64   `json:"inFlight"`
 	Completed uint64  `json:"completed"`
 	Failures  uint64  `json:"failures"`
 	LatencyMS float64 `json:"latencyMs"`
+	// Healthy says whether the backend may serve; Serving whether the
+	// current picker may choose it (healthy, or in panic).
+	Healthy bool `json:"healthy"`
+	Serving bool `json:"serving"`
+	// Down says its active checks fail; LastCheckError is the last
+	// failure's error.
+	Down           bool   `json:"down,omitempty"`
+	LastCheckError string `json:"lastCheckError,omitempty"`
+	// Ejected says outlier detection took it out, by EjectedBy, until
+	// ReturnsAt; Ejections counts the times it was ejected.
+	Ejected   bool       `json:"ejected,omitempty"`
+	EjectedBy string     `json:"ejectedBy,omitempty"`
+	ReturnsAt *time.Time `json:"returnsAt,omitempty"`
+	Ejections int        `json:"ejections"`
+	// SlowStart is its slow-start factor: 1 at full weight.
+	SlowStart float64 `json:"slowStart"`
+}
+
+// lbz is the whole /lbz answer.
+type lbz struct {
+	Algorithm string           `json:"algorithm"`
+	Healthy   int              `json:"healthy"`
+	Down      int              `json:"down"`
+	Ejected   int              `json:"ejected"`
+	Panic     bool             `json:"panic"`
+	Endpoints []endpointStatus `json:"endpoints"`
 }
 
 func (p *proxy) status(w http.ResponseWriter, _ *http.Request) {
-	var out []endpointStatus
-	for _, e := range p.bal.Endpoints() {
-		out = append(out, endpointStatus{
+	out := lbz{Algorithm: p.cfg.algorithm, Endpoints: []endpointStatus{}}
+	serving := map[string]bool{}
+	for _, e := range p.bal.Serving() {
+		serving[e.ID] = true
+	}
+	var st health.Status
+	if p.monitor != nil {
+		st = p.monitor.Status()
+		out.Down, out.Ejected, out.Panic = st.Down, st.Ejected, st.Panic
+	}
+	for i, e := range p.bal.Endpoints() {
+		h := e.Health()
+		es := endpointStatus{
 			ID: e.ID, Weight: e.Weight, InFlight: e.InFlight(), Completed: e.Completed(),
 			Failures: e.Failures(), LatencyMS: float64(e.Latency(0)) / 1e6,
-		})
+			Healthy: h.Healthy(), Serving: serving[e.ID], Down: h.Down,
+			Ejected: h.Ejected, Ejections: h.Ejections, SlowStart: 1,
+		}
+		if h.Ejected {
+			t := time.Unix(0, h.EjectedUntil).UTC()
+			es.ReturnsAt = &t
+		}
+		if i < len(st.Endpoints) && st.Endpoints[i].ID == e.ID {
+			s := st.Endpoints[i]
+			es.EjectedBy, es.SlowStart, es.LastCheckError = s.Reason.String(), s.SlowStart, s.Active.LastError
+			es.Weight = s.Weight
+		}
+		if es.Healthy {
+			out.Healthy++
+		}
+		out.Endpoints = append(out.Endpoints, es)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)

@@ -99,11 +99,13 @@ func TestDeadBackendCountsFailures(t *testing.T) {
 	assert.Equal(t, map[int]int{http.StatusOK: 5, http.StatusBadGateway: 5}, codes)
 
 	_, body := get(t, front.URL+"/lbz", nil)
-	var status []endpointStatus
-	require.NoError(t, json.Unmarshal([]byte(body), &status))
+	var z lbz
+	require.NoError(t, json.Unmarshal([]byte(body), &z))
+	status := z.Endpoints
 	require.Len(t, status, 2)
 	assert.Equal(t, uint64(5), status[1].Failures, "the dead backend's failures are counted")
 	assert.Zero(t, status[0].Failures)
+	assert.True(t, status[1].Healthy, "no health features: nothing takes it out")
 	settled(t, p, 5)
 }
 
@@ -140,4 +142,11 @@ func TestBadConfig(t *testing.T) {
 	assert.ErrorContains(t, p.setBackends([]string{"10.0.0.1"}), "is not a URL")
 	assert.ErrorContains(t, p.setBackends([]string{""}), "no backends")
 	assert.ErrorContains(t, p.setBackends(strings.Split("http://a:1,http://a:1", ",")), "same ID")
+	for _, h := range []healthConfig{
+		{panicThreshold: 101}, {panicThreshold: -1}, {interval: -time.Second},
+		{path: "no-slash"}, {slowStart: -time.Second}, {path: "/h", rise: -1},
+	} {
+		_, err := newProxy(config{algorithm: "random", health: h})
+		assert.Error(t, err, "%+v", h)
+	}
 }

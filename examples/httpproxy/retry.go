@@ -130,7 +130,9 @@ func (t *retrier) pick(req *balancer.Request, tried []*balancer.Endpoint) (*bala
 			return e, err
 		}
 	}
-	for _, e := range t.bal.Endpoints() {
+	// Serving, not Endpoints: a retry does not go to a backend that is
+	// down or ejected.
+	for _, e := range t.bal.Serving() {
 		if !contains(tried, e) {
 			return e, nil
 		}
