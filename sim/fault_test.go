@@ -23,13 +23,13 @@ func faultScenario(churn ...Churn) Scenario {
 func at(d time.Duration) Duration { return Duration(d) }
 
 // faultLog records, at the end of every virtual instant where it
-// changed, how many faults began and which ready pods are faulty, and
-// how. (When a deleted pod exits depends on the algorithm, which lets it
+// changed, how many faults and crashes began and which ready pods are
+// faulty, and how. (When a deleted pod exits depends on the algorithm, which lets it
 // drain: the log leaves such pods out.)
 type faultLog []string
 
 func (l *faultLog) record(r *run) {
-	now := []string{fmt.Sprint(r.m.faults)}
+	now := []string{fmt.Sprint(r.m.faults, "/", r.m.crashes)}
 	for _, pi := range r.readyBySerial(func(p *pod) bool { return p.fault != faultNone }) {
 		now = append(now, fmt.Sprintf("%s:%d", r.pods[pi].id, r.pods[pi].fault))
 	}
@@ -49,6 +49,7 @@ func TestFaultsCommonRandomNumbers(t *testing.T) {
 		Churn{At: at(time.Second), RollingUpdate: &RolloutAction{}},
 		Churn{At: at(12 * time.Second), Faults: &FaultsAction{Kind: FaultHang, MTBF: Duration(40 * time.Second), Duration: Exp(3 * time.Second)}},
 		Churn{At: at(14 * time.Second), Fault: &FaultAction{Kind: FaultFail, Pods: "20%", Duration: Duration(10 * time.Second)}},
+		Churn{At: at(15 * time.Second), Crashes: &CrashAction{MTBF: Duration(time.Minute), RestartDelay: Duration(2 * time.Second), DetectionDelay: Duration(time.Second)}},
 	)
 	sc.Proxies.Timeout = Duration(time.Second)
 	var logs []faultLog
@@ -213,7 +214,7 @@ func TestRandomFaultsRecover(t *testing.T) {
 	assert.InDelta(t, 0.2, float64(r.ToFaulty)/float64(r.Requests), 0.05)
 	assert.Equal(t, r.ToFaulty, r.FailedBy[failUpstream])
 	last := l[len(l)-1]
-	assert.True(t, strings.HasSuffix(last, fmt.Sprintf(" %d", r.Faults)), "every fault ended by 190s: %s", last)
+	assert.True(t, strings.HasSuffix(last, fmt.Sprintf(" %d/0", r.Faults)), "every fault ended by 190s: %s", last)
 }
 
 // A crash ends a pod's fault: it restarts afresh, and its hung requests
