@@ -31,7 +31,7 @@ func (r *run) startPod(id, zone string, weight uint32, probe bool) int32 {
 	}
 	p := pod{
 		id: id, zone: zone, weight: weight, gen: r.gen, service: len(r.services) - 1,
-		speed: speed, workers: t.Workers, createAt: r.now, loadAt: r.now,
+		speed: speed, workers: t.Workers, createAt: r.now, loadAt: r.now, serial: r.podsCreated,
 	}
 	var i int32
 	if n := len(r.freePods); n > 0 {
@@ -39,6 +39,7 @@ func (r *run) startPod(id, zone string, weight uint32, probe bool) int32 {
 		// pending steps stay stale.
 		i, r.freePods = r.freePods[n-1], r.freePods[:n-1]
 		p.epoch = r.pods[i].epoch + 1
+		p.faultTok = r.pods[i].faultTok + 1
 		p.queue = r.pods[i].queue[:0]
 		r.pods[i] = p
 	} else {
@@ -111,6 +112,7 @@ func (r *run) podStep(pi, step, epoch int32) {
 		p.readyAt = r.now
 		r.setInSet(pi, true)
 		r.scheduleCrash(pi)
+		r.scheduleFault(pi, 0)
 		r.reconcile()
 	case stepStopTake:
 		r.setState(pi, podDraining)
@@ -125,6 +127,7 @@ func (r *run) podStep(pi, step, epoch int32) {
 		r.retryKilled()
 	case stepCrash:
 		r.failAll(pi)
+		r.endFault(pi, p.faultTok) // the container restarts afresh
 		r.setState(pi, podCrashed)
 		r.retryKilled()
 		r.m.crashes++

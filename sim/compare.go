@@ -70,6 +70,8 @@ type Report struct {
 	Pods        int      `json:"pods"`
 	Proxies     int      `json:"proxies"`
 	Rate        float64  `json:"rate"`
+	// Timeout is the proxies' timeout (Proxies.Timeout); zero: none.
+	Timeout Duration `json:"timeout,omitempty"`
 	// Runs is the number of replications; Seeds their seeds.
 	Runs  int      `json:"runs"`
 	Seeds []uint64 `json:"seeds"`
@@ -138,7 +140,7 @@ func Compare(sc Scenario, opts Options) (*Report, error) {
 	}
 	rep := &Report{
 		Scenario: sc.Name, Description: sc.Description, Seed: sc.Seed,
-		Duration: sc.Duration, Drain: sc.Drain, Pods: sc.Deployment.Replicas, Proxies: sc.Proxies.Replicas,
+		Duration: sc.Duration, Drain: sc.Drain, Pods: sc.Deployment.Replicas, Proxies: sc.Proxies.Replicas, Timeout: sc.Proxies.Timeout,
 		Rate: sc.Workload.Rate, Runs: runs, Seeds: seeds,
 	}
 	for i := range algs {

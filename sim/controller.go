@@ -17,6 +17,8 @@ const (
 	actScale
 	actCrashes
 	actDrain
+	actFault
+	actFaults
 )
 
 // action is one planned churn step.
@@ -24,7 +26,7 @@ type action struct {
 	at       time.Duration
 	kind     actionKind
 	replicas int    // actScale: the replica count from here on
-	churn    *Churn // actRollout, actCrashes, actDrain
+	churn    *Churn // actRollout, actCrashes, actDrain, actFault, actFaults
 }
 
 // planChurn turns the scenario's churn into time-ordered actions; a
@@ -58,6 +60,10 @@ func (r *run) planChurn() ([]action, error) {
 			acts = append(acts, action{at: at, kind: actCrashes, churn: c})
 		case c.DrainZone != nil:
 			acts = append(acts, action{at: at, kind: actDrain, churn: c})
+		case c.Fault != nil:
+			acts = append(acts, action{at: at, kind: actFault, churn: c})
+		case c.Faults != nil:
+			acts = append(acts, action{at: at, kind: actFaults, churn: c})
 		}
 	}
 	slices.SortStableFunc(acts, func(a, b action) int { return cmp.Compare(a.at, b.at) })
@@ -101,6 +107,10 @@ func (r *run) act(i int, _ int32) {
 			}
 		}
 		r.reconcile()
+	case actFault:
+		r.faultPods(a.churn.Fault)
+	case actFaults:
+		r.startFaults(*a.churn.Faults)
 	}
 }
 

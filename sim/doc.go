@@ -21,16 +21,26 @@
 //   - proxies: independent load balancers, each with its own
 //     balancer.Balancer running the algorithm under test, each learning of
 //     every endpoint change after its own propagation delay, optionally
-//     retrying a failed request with balancer.Request.Attempt one higher;
+//     retrying a failed request with balancer.Request.Attempt one higher,
+//     optionally giving up on a request after a timeout;
 //   - churn with Kubernetes semantics: a rolling update within maxSurge and
 //     maxUnavailable, scaling in steps, random crashes with restarts, a
-//     zone drain, or the replay of a recorded trace (package sim/trace).
+//     zone drain, or the replay of a recorded trace (package sim/trace);
+//     and pod faults that Kubernetes does not notice: pods that stay ready
+//     while they fail every request fast or hang on it, at set times
+//     (Churn.Fault) or at random with recovery (Churn.Faults).
 //
 // A deleted pod leaves the endpoint set at once, keeps taking requests
 // through its preStop, then finishes what it holds and exits, or is killed
 // when its grace period ends. A request routed to a pod that is gone or
 // stopping fails and is counted, as is a request in flight when its pod
-// crashes or is killed, and one rejected by a full queue.
+// crashes or is killed, and one rejected by a full queue. A failing pod
+// answers each request with an error after its fail latency
+// (balancer.UpstreamFailure), without taking a worker; a hung pod holds
+// each until the proxy's timeout fails it (balancer.GatewayFailure), the
+// pod dies, or the drain ends. An error answer is not retried, nor is a
+// timeout; a refused, rejected or killed request is, when Proxies.Retries
+// says so. Result.ToFaulty counts the requests sent to a faulty pod.
 //
 // # Accounting
 //
@@ -38,11 +48,12 @@
 // serving what they hold for at most Scenario.Drain. Every request then
 // has succeeded, failed or is unfinished (Result.Unfinished), and the
 // failure rate counts the unfinished ones. Latency percentiles cover the
-// requests that succeeded and those unfinished, counted at their age: a
-// percentile that an unfinished request reaches is only a lower bound, and
-// Latency.AtLeast says so. Each window records the load the workload
-// offered against the nominal capacity of the endpoint set, so a report
-// can say when a scenario is overloaded whatever the algorithm.
+// requests that succeeded, those that timed out (at the timeout), and
+// those unfinished, counted at their age: a percentile that an unfinished
+// request reaches is only a lower bound, and Latency.AtLeast says so. Each
+// window records the load the workload offered against the nominal
+// capacity of the endpoint set, so a report can say when a scenario is
+// overloaded whatever the algorithm.
 //
 // # Replications and confidence
 //
@@ -50,19 +61,20 @@
 // ReplicationSeed(Scenario.Seed, k), in parallel, and summarises each
 // figure as a mean with a 95% confidence interval (Student's t). The
 // run's randomness comes in independent streams (the workload, the
-// cluster, each request's own draws, the metrics' samples), so all the
-// algorithms of a replication see the same arrivals, keys, service
-// demands and churn: common random numbers. Differences are then tested
-// pair by pair, and the summary marks the best figure of each metric and
-// those a paired t-test cannot tell from it.
+// cluster, its faults, each request's own draws, the metrics' samples),
+// so all the algorithms of a replication see the same arrivals, keys,
+// service demands, churn and pod faults: common random numbers.
+// Differences are then tested pair by pair, and the summary marks the
+// best figure of each metric and those a paired t-test cannot tell from
+// it.
 //
 // # Bounded work
 //
 // Before it runs, Compare estimates the work (EstimateWork: requests,
 // endpoint updates with the algorithms' measured build cost, crashes,
-// scale steps, trace events) and refuses, with ErrTooBig and a message
-// that says what is big, a run above Options.MaxWork or one whose queues
-// would hold tens of millions of requests.
+// faults, scale steps, trace events) and refuses, with ErrTooBig and a
+// message that says what is big, a run above Options.MaxWork or one whose
+// queues, or hung pods, would hold tens of millions of requests.
 //
 // # Traces
 //

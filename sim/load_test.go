@@ -64,7 +64,7 @@ func TestBuiltinScenariosParse(t *testing.T) {
 	_, err := BuiltinScenario("nope")
 	var unknown *UnknownNameError
 	require.True(t, errors.As(err, &unknown))
-	assert.Contains(t, err.Error(), "valid: crash-loop, hot-key")
+	assert.Contains(t, err.Error(), "valid: black-hole, crash-loop, hot-key")
 	_, err = BuiltinScenario("../load")
 	require.Error(t, err)
 }
@@ -98,6 +98,10 @@ func FuzzParseScenario(f *testing.F) {
 	}
 	f.Add([]byte("duration: 1s\ndeployment: {replicas: 1}\nworkload: {rate: 1e300}\n"))
 	f.Add([]byte("duration: 1ns\nwindow: 1ns\n"))
+	f.Add([]byte("duration: 2s\ndeployment: {replicas: 4}\nworkload: {rate: 100}\nproxies: {timeout: 50ms, retries: 1}\nchurn:\n" +
+		"  - {at: 0s, faults: {kind: hang, mtbf: 1s, duration: {distribution: constant, mean: 300ms}, until: 1500ms}}\n" +
+		"  - {at: 500ms, fault: {kind: fail, pods: 50%, duration: 1s, latency: 2ms}}\n" +
+		"  - {at: 1s, crashes: {mtbf: 2s, restartDelay: 100ms, detectionDelay: 100ms}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc, err := ParseScenario("fuzz.yaml", data)
 		if err != nil {

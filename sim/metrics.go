@@ -18,6 +18,8 @@ const (
 	failRefused     = "refused"      // routed to a pod that was gone or stopping
 	failQueueFull   = "queue-full"   // the pod's queue was at its limit
 	failKilled      = "killed"       // in flight when the pod crashed or was killed
+	failUpstream    = "error-answer" // a failing pod answered with an error (FaultFail)
+	failTimeout     = "timeout"      // no answer within the proxy's timeout
 )
 
 // metrics collects a run's measurements in memory bounded by the number
@@ -34,6 +36,7 @@ type metrics struct {
 
 	sessionsStarted, sessionFollowUps, sessionMoves int64
 	crashes, changes                                int64
+	faults, toFaulty, timedOut                      int64
 	pickNanos                                       []float64 // ns a pick, one a timed batch
 	timingKeys                                      []balancer.Request
 	timing                                          balancer.Picker // pick timing's own copy of proxy 0's Picker
@@ -133,7 +136,7 @@ func (m *metrics) drained(r *run) {
 	var n int64
 	for i := range r.reqs {
 		q := &r.reqs[i]
-		if !q.live || q.cancelled {
+		if !q.live || q.cancelled || q.timedOut {
 			continue
 		}
 		age := r.now - q.arrival
@@ -152,6 +155,14 @@ func (m *metrics) fail(reason string) {
 	m.failedBy[reason]++
 	m.failed++
 	m.winFailed++
+}
+
+// timeout counts a request the proxy gave up on after lat, which the
+// latency distribution counts at lat.
+func (m *metrics) timeout(lat time.Duration) {
+	m.fail(failTimeout)
+	m.timedOut++
+	_ = m.lat.RecordValue(max(int64(lat/time.Microsecond), 1))
 }
 
 // capacityChange brings the integrals of the set's capacity and size,

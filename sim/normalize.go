@@ -196,6 +196,9 @@ func (s *Scenario) normalize() error {
 	if err := px.PropagationDelay.validate("proxies.propagationDelay"); err != nil {
 		return err
 	}
+	if px.Timeout < 0 || px.Timeout > Duration(24*time.Hour) {
+		return fieldErr("proxies.timeout", "must be between 0 (none) and 24h, got %v", px.Timeout)
+	}
 	return s.normalizeChurn()
 }
 
@@ -324,6 +327,7 @@ func (s *Scenario) normalizeTemplate() error {
 }
 
 func (s *Scenario) normalizeChurn() error {
+	replicas := s.Deployment.Replicas // in force at each action, for fault counts
 	for i := range s.Churn {
 		c := &s.Churn[i]
 		p := fmt.Sprintf("churn[%d]", i)
@@ -331,13 +335,13 @@ func (s *Scenario) normalizeChurn() error {
 			return fieldErr(p+".at", "churn must be in time order (%v comes after %v)", c.At, s.Churn[i-1].At)
 		}
 		set := 0
-		for _, b := range []bool{c.RollingUpdate != nil, c.Scale != nil, c.Crashes != nil, c.DrainZone != nil} {
+		for _, b := range []bool{c.RollingUpdate != nil, c.Scale != nil, c.Crashes != nil, c.DrainZone != nil, c.Fault != nil, c.Faults != nil} {
 			if b {
 				set++
 			}
 		}
 		if set != 1 {
-			return fieldErr(p, "needs exactly one of rollingUpdate, scale, crashes, drainZone (has %d)", set)
+			return fieldErr(p, "needs exactly one of rollingUpdate, scale, crashes, drainZone, fault, faults (has %d)", set)
 		}
 		switch {
 		case c.RollingUpdate != nil:
@@ -357,6 +361,7 @@ func (s *Scenario) normalizeChurn() error {
 			if sc.Interval == 0 {
 				sc.Interval = Duration(10 * time.Second)
 			}
+			replicas = sc.Replicas
 		case c.Crashes != nil:
 			cr := c.Crashes
 			if cr.MTBF <= 0 {
@@ -375,7 +380,78 @@ func (s *Scenario) normalizeChurn() error {
 			if len(s.Deployment.Zones) < 2 {
 				return fieldErr(p+".drainZone.zone", "draining the only zone leaves nowhere to run")
 			}
+		case c.Fault != nil:
+			f := c.Fault
+			p += ".fault"
+			if err := normalizeFaultKind(p, &f.Kind, &f.Latency); err != nil {
+				return err
+			}
+			if err := s.checkFaultPods(p+".pods", f.Pods, replicas); err != nil {
+				return err
+			}
+			if f.Duration < 0 {
+				return fieldErr(p+".duration", "is negative (%v); zero means until the end of the run", f.Duration)
+			}
+		case c.Faults != nil:
+			f := c.Faults
+			p += ".faults"
+			if err := normalizeFaultKind(p, &f.Kind, &f.Latency); err != nil {
+				return err
+			}
+			if f.MTBF <= 0 {
+				return fieldErr(p+".mtbf", "must be positive, e.g. 10m")
+			}
+			if f.Duration == (Dist{}) {
+				f.Duration = Exp(30 * time.Second)
+			}
+			if err := f.Duration.validate(p + ".duration"); err != nil {
+				return err
+			}
+			if f.Duration.Mean == 0 {
+				return fieldErr(p+".duration.mean", "must be positive")
+			}
+			if f.Until < 0 {
+				return fieldErr(p+".until", "is negative (%v)", f.Until)
+			}
 		}
+	}
+	return nil
+}
+
+// normalizeFaultKind checks a fault's kind and latency, at path p, and
+// sets the default latency of a failing pod.
+func normalizeFaultKind(p string, kind *FaultKind, latency *Duration) error {
+	switch k := FaultKind(strings.ToLower(string(*kind))); k {
+	case FaultFail, FaultHang:
+		*kind = k
+	case "":
+		return fieldErr(p+".kind", "is required: fail (answer every request with an error) or hang (never answer)")
+	default:
+		return fieldErr(p+".kind", "%q is not fail or hang", string(*kind))
+	}
+	switch {
+	case *latency < 0 || *latency > Duration(time.Hour):
+		return fieldErr(p+".latency", "must be between 0 (1ms) and 1h, got %v", *latency)
+	case *kind == FaultHang && *latency != 0:
+		return fieldErr(p+".latency", "applies to kind fail only: a hung pod never answers")
+	case *kind == FaultFail && *latency == 0:
+		*latency = Duration(time.Millisecond)
+	}
+	return nil
+}
+
+// checkFaultPods checks how many pods a fault takes, at path p, against
+// the replicas the Deployment has then (unless a trace is replayed).
+func (s *Scenario) checkFaultPods(p string, pods IntOrPercent, replicas int) error {
+	n, err := pods.resolve(max(replicas, 1), true, "1")
+	if err != nil {
+		return fieldErr(p, "%v", err)
+	}
+	if n == 0 {
+		return fieldErr(p, "%q is no pod: want at least 1, or a percentage above 0%%", string(pods))
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(pods)), "%") && n > replicas && !s.replays() && s.Trace == "" {
+		return fieldErr(p, "%d is more than the %d replicas", n, replicas)
 	}
 	return nil
 }

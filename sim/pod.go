@@ -43,6 +43,12 @@ type pod struct {
 	busy    int
 	queue   []int32 // request indices waiting, FIFO from head
 	head    int
+	held    int // requests held outside the workers and the queue: failing or hung (fault.go)
+
+	serial      int       // creation order: what iterating pods in a fixed order uses, as slots are reused
+	fault       faultKind // what the pod does with a new request: serve it, fail it, hang it
+	failLatency time.Duration
+	faultTok    int32 // bumped when a fault begins or ends, to drop stale recoveries
 
 	// metrics
 	loadArea    float64       // requests held x ns, since the window began
@@ -67,7 +73,7 @@ func (p *pod) capacity(mean float64) float64 {
 	return float64(p.workers) * p.speed / (mean / float64(time.Second))
 }
 
-func (p *pod) load() int { return p.busy + p.queued() }
+func (p *pod) load() int { return p.busy + p.queued() + p.held }
 
 func (p *pod) enqueue(r int32) {
 	if p.head > 64 && p.head*2 > len(p.queue) {

@@ -14,6 +14,9 @@ const (
 	evController                   // a churn action or a controller step; a = action
 	evTrace                        // the trace's next instant
 	evWindow                       // close a metrics window
+	evFault                        // a pod's random fault begins; a = pod, b = faults generation, c = epoch
+	evFaultEnd                     // a pod's fault ends; a = pod, b = fault token
+	evTimeout                      // a proxy's timeout for a request; a = request, b = its slot's generation
 )
 
 // event is one entry of the event queue. Events at the same time run in

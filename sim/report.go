@@ -92,12 +92,26 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "NOTE %s\n", n)
 	}
+	shown := func(m Metric, group int) bool {
+		if m.Group != group {
+			return false
+		}
+		if !m.Optional {
+			return true
+		}
+		for _, s := range rep.Summary {
+			if s.Metrics[m.Name] != nil {
+				return true
+			}
+		}
+		return false
+	}
 	for group := range 2 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprint(tw, "algorithm\t")
 		for _, m := range Metrics {
-			if m.Group == group {
+			if shown(m, group) {
 				fmt.Fprint(tw, m.Head, "\t")
 			}
 		}
@@ -105,7 +119,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		for _, s := range rep.Summary {
 			fmt.Fprint(tw, s.Algorithm, "\t")
 			for _, m := range Metrics {
-				if m.Group == group {
+				if shown(m, group) {
 					fmt.Fprint(tw, cell(m, s.Metrics[m.Name], rep.Runs), "\t")
 				}
 			}
@@ -121,6 +135,13 @@ func (rep *Report) WriteTable(w io.Writer) error {
 *: the best in its column; ~: not significantly different from the best (paired t-test over the runs,
   which share their arrivals, keys, service times and churn, at the 5%% level); unmarked: worse.
 `, rep.Runs)
+	}
+	for _, m := range Metrics {
+		if m.Name == "to_faulty_fraction" && shown(m, m.Group) {
+			marks += `to faulty: requests sent to a pod that was failing or hanging (a fault) at the time, over the requests;
+  'failed' counts their error answers ('error-answer') and timeouts too.
+`
+		}
 	}
 	_, err := fmt.Fprint(w, `
 failed: requests that failed (refused by a gone pod, killed in flight, queue full) or never finished.

@@ -19,11 +19,12 @@ type Skew struct {
 }
 
 // Latency summarises request latency, from arrival at the proxy to the
-// end of service, over the requests that succeeded and those that never
-// finished. An unfinished request counts at its age when the drain ended,
-// which is only a lower bound on its latency; a figure that such a request
-// reaches is a lower bound too, and AtLeast names it. Failed requests are
-// not in it: their failure rate is.
+// end of service, over the requests that succeeded, those the proxy timed
+// out (at the timeout, Proxies.Timeout: what their clients waited) and
+// those that never finished. An unfinished request counts at its age when
+// the drain ended, which is only a lower bound on its latency; a figure
+// that such a request reaches is a lower bound too, and AtLeast names it.
+// Other failed requests are not in it: their failure rate is.
 type Latency struct {
 	Mean Duration `json:"mean"`
 	P50  Duration `json:"p50"`
@@ -140,8 +141,16 @@ type Result struct {
 	Overloaded float64 `json:"overloaded"`
 	PeakLoad   float64 `json:"peakLoad"`
 	// Retries counts the proxies' retries (Proxies.Retries).
-	Retries int64   `json:"retries,omitempty"`
-	Latency Latency `json:"latency"`
+	Retries int64 `json:"retries,omitempty"`
+	// TimedOut counts the requests that failed at the proxy's timeout
+	// (Proxies.Timeout), FailedBy's "timeout": they are in Failed.
+	TimedOut int64 `json:"timedOut,omitempty"`
+	// Faults counts the pod faults that began (Churn.Fault, Churn.Faults).
+	Faults int64 `json:"faults,omitempty"`
+	// ToFaulty counts the requests a proxy sent to a pod that was failing
+	// or hanging at the time; a retry sent to one counts again.
+	ToFaulty int64   `json:"toFaulty,omitempty"`
+	Latency  Latency `json:"latency"`
 	// LatencyCDF is the latency distribution at fixed quantiles (0.1% to
 	// 99.99%), for plotting.
 	LatencyCDF []Quantile `json:"latencyCDF,omitempty"`
@@ -192,6 +201,9 @@ func (m *metrics) result(r *run) *Result {
 		Failed:       m.failed,
 		Unfinished:   m.unfinished,
 		Retries:      m.retries,
+		TimedOut:     m.timedOut,
+		Faults:       m.faults,
+		ToFaulty:     m.toFaulty,
 		Sessions:     m.sessionsStarted,
 		Pods:         r.podsCreated,
 		Changes:      m.changes,

@@ -38,8 +38,11 @@ type try struct {
 type request struct {
 	try
 	pod       int32
-	cancelled bool // its pod died; its completion event is void
-	live      bool // the slot is in use
+	gen       int32     // bumped each time the slot is reused, to drop a stale timeout
+	fault     faultKind // its pod's fault when it was sent: it is failing or hung, not served
+	cancelled bool      // its pod died; its completion event is void
+	timedOut  bool      // the proxy gave up on it: its completion is void, but for the pod
+	live      bool      // the slot is in use
 	res       balancer.Result
 }
 
@@ -75,6 +78,7 @@ type run struct {
 	// do: every algorithm of a replication sees the same arrivals, keys,
 	// service demands and churn (common random numbers).
 	rng     *rand.Rand // the cluster: readiness, crashes, slow pods, propagation
+	frng    *rand.Rand // the cluster's faults, on their own so that they shift no other draw
 	arr     *rand.Rand // the workload's arrivals, keys and session lengths
 	reqSeed uint64     // seeds each request's own draws (reqDraws)
 	seq     uint64     // arrivals so far: the next one's number
@@ -93,6 +97,7 @@ type run struct {
 	nextZone    int
 	nextIP      int
 	crash       *CrashAction // crashes in force, or nil
+	faults      faultState   // pod faults (fault.go)
 	err         error        // the first error; it stops the run
 	killed      []try        // requests failAll took from a dead pod, to retry
 
@@ -165,11 +170,13 @@ const (
 	streamRequests = 0x7265_7175_6573_7473
 	streamMetrics  = 0x6d65_7472_6963_7321
 	streamBalancer = 0x9e37_79b9_7f4a_7c15
+	streamFaults   = 0x6661_756c_7473_2121
 )
 
 func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 	r := &run{sc: sc, alg: alg, opts: opts, byID: map[string]int32{}}
 	r.rng = rand.New(rand.NewPCG(sc.Seed, streamCluster))
+	r.frng = rand.New(rand.NewPCG(sc.Seed, streamFaults))
 	r.arr = rand.New(rand.NewPCG(sc.Seed, streamWorkload))
 	r.reqSeed = mix64(sc.Seed ^ streamRequests)
 	r.zones = append([]string(nil), sc.Deployment.Zones...)
@@ -278,6 +285,9 @@ func (r *run) loop() {
 		r.now = max(r.now, end)
 		r.m.finish(r)
 	}
+	if r.q.len() == 0 && r.m.pending() > 0 {
+		r.now = max(r.now, stop) // hung requests wait, with nothing else to happen, until the drain ends
+	}
 	r.m.drained(r)
 }
 
@@ -319,6 +329,14 @@ func (r *run) handle(ev event, ended bool) {
 			r.m.closeWindow(r)
 			r.q.push(r.now+r.m.window, evWindow, 0, 0, 0)
 		}
+	case evFault:
+		if !ended {
+			r.randomFault(ev.a, ev.b, ev.c)
+		}
+	case evFaultEnd:
+		r.endFault(ev.a, ev.b)
+	case evTimeout:
+		r.timeout(ev.a, ev.b)
 	}
 }
 
@@ -455,15 +473,16 @@ func (r *run) attempt(t try) {
 	}
 	pi, ok := r.byID[res.Endpoint.ID]
 	if !ok || !r.pods[pi].accepting() {
-		res.Done(balancer.DoneInfo{Err: errRefused, Now: r.unixNano()})
+		res.Done(balancer.DoneInfo{Err: errRefused, Failure: balancer.GatewayFailure, Now: r.unixNano()})
 		r.retryOrFail(t, failRefused)
 		return
 	}
 	p := &r.pods[pi]
 	p.winRequests++
 	p.requests++
-	if r.sc.Deployment.Template.QueueLimit > 0 && p.busy >= p.workers && p.queued() >= r.sc.Deployment.Template.QueueLimit {
-		res.Done(balancer.DoneInfo{Err: errFull, Now: r.unixNano()})
+	faulty := p.fault != faultNone // a faulty pod's requests take no worker nor room in the queue
+	if !faulty && r.sc.Deployment.Template.QueueLimit > 0 && p.busy >= p.workers && p.queued() >= r.sc.Deployment.Template.QueueLimit {
+		res.Done(balancer.DoneInfo{Err: errFull, Failure: balancer.GatewayFailure, Now: r.unixNano()})
 		r.retryOrFail(t, failQueueFull)
 		return
 	}
@@ -478,10 +497,14 @@ func (r *run) attempt(t try) {
 		ss.lastPod = pi
 	}
 	ri := r.newRequest(request{try: t, pod: pi, res: res, live: true})
+	r.armTimeout(ri)
 	p.touch(r.now)
-	if p.busy < p.workers {
+	switch {
+	case faulty:
+		r.faultRequest(pi, ri)
+	case p.busy < p.workers:
 		r.serve(pi, ri)
-	} else {
+	default:
 		p.enqueue(ri)
 	}
 }
@@ -504,6 +527,7 @@ func (r *run) newRequest(q request) int32 {
 	if n := len(r.freeReqs); n > 0 {
 		i := r.freeReqs[n-1]
 		r.freeReqs = r.freeReqs[:n-1]
+		q.gen = r.reqs[i].gen + 1
 		r.reqs[i] = q
 		return i
 	}
@@ -529,9 +553,15 @@ func (r *run) complete(ri int32) {
 	if q.cancelled {
 		return
 	}
-	lat := r.now - q.arrival
-	q.res.Done(balancer.DoneInfo{Latency: lat, Now: r.unixNano()})
-	r.m.success(lat)
+	if q.fault == faultFail {
+		r.failFast(q)
+		return
+	}
+	if !q.timedOut {
+		lat := r.now - q.arrival
+		q.res.Done(balancer.DoneInfo{Latency: lat, Now: r.unixNano()})
+		r.m.success(lat)
+	}
 	p := &r.pods[q.pod]
 	p.touch(r.now)
 	p.busy--
@@ -541,7 +571,9 @@ func (r *run) complete(ri int32) {
 	if p.state == podDraining && p.load() == 0 {
 		r.setState(q.pod, podGone)
 	}
-	r.sessionGoesOn(q.session)
+	if !q.timedOut {
+		r.sessionGoesOn(q.session)
+	}
 }
 
 // fail stops the run with err.
@@ -575,16 +607,23 @@ func (r *run) failAll(pi int32) {
 		q := &r.reqs[i]
 		if q.live && q.pod == pi && !q.cancelled {
 			q.cancelled = true
-			q.res.Done(balancer.DoneInfo{Err: errKilled, Now: r.unixNano()})
-			retry = append(retry, q.try)
+			if !q.timedOut { // the proxy has already failed a timed-out one
+				q.res.Done(balancer.DoneInfo{Err: errKilled, Failure: balancer.GatewayFailure, Now: r.unixNano()})
+				retry = append(retry, q.try)
+			}
+			if q.fault == faultHang {
+				r.freeRequest(int32(i)) // a hung request has no completion event
+			}
 		}
 	}
 	// Queued requests have no completion event: free them now. Those in
-	// service are freed when their void completion event comes.
+	// service, and those failing, are freed when their void completion
+	// event comes.
 	for p.queued() > 0 {
 		r.freeRequest(p.dequeue())
 	}
 	p.busy = 0
+	p.held = 0
 	r.killed = append(r.killed[:0], retry...)
 }
 

@@ -188,8 +188,20 @@ type Proxies struct {
 	// connect-failure, refused-stream and reset; nginx's
 	// proxy_next_upstream error): at once, on the same proxy, with
 	// balancer.Request.Attempt one higher, so that hash pickers choose
-	// another endpoint. Zero means none. At most 10.
+	// another endpoint. Zero means none. At most 10. An error answer
+	// (a faulty pod's 5xx) and a timeout are not retried, as neither is
+	// by default in nginx or Envoy.
 	Retries int `yaml:"retries" json:"retries,omitempty"`
+	// Timeout is how long a proxy waits for a request's answer, from its
+	// arrival and across its retries (Envoy's route timeout), before it
+	// fails the request itself with a gateway error: the request counts
+	// failed and in Result.TimedOut, and in the latency percentiles at the
+	// timeout; it is not retried. The pod does not notice that the client
+	// left: a request it has queued or started is still served, at the
+	// same cost, and the answer is dropped; a request it holds hung (a
+	// hang fault) is let go. Zero means none: a hung request waits until
+	// its pod dies or the drain ends. At most 24h.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
 // Churn is one change to the pods, starting at At. Exactly one action
@@ -205,6 +217,10 @@ type Churn struct {
 	Crashes *CrashAction `yaml:"crashes" json:"crashes,omitempty"`
 	// DrainZone deletes every pod of a zone and replaces it in the others.
 	DrainZone *DrainAction `yaml:"drainZone" json:"drainZone,omitempty"`
+	// Fault makes some pods fail or hang at At, while they stay ready.
+	Fault *FaultAction `yaml:"fault" json:"fault,omitempty"`
+	// Faults makes pods fail or hang at random from At, and recover.
+	Faults *FaultsAction `yaml:"faults" json:"faults,omitempty"`
 }
 
 // RolloutAction is a rollout of a new pod template.
@@ -243,6 +259,66 @@ type CrashAction struct {
 // DrainAction drains one zone: a node-pool upgrade or a zone outage.
 type DrainAction struct {
 	Zone string `yaml:"zone" json:"zone"`
+}
+
+// FaultKind is how a faulty pod misbehaves. A faulty pod stays ready and
+// in the endpoint set: its readiness probe still passes, so Kubernetes
+// does not notice, and only the proxies' own checks could.
+type FaultKind string
+
+const (
+	// FaultFail is a pod that answers every request it takes with an
+	// error after a short latency (a pod whose database connection
+	// broke): an HTTP 5xx, balancer.UpstreamFailure. It takes no worker:
+	// the error comes before the work, whatever the pod holds. Requests
+	// it took before the fault are served as before.
+	FaultFail FaultKind = "fail"
+	// FaultHang is a pod that accepts requests and never answers them (a
+	// deadlock, a full connection pool with no timeout): each is held
+	// until the proxy's timeout (Proxies.Timeout) fails it, the pod dies
+	// (crash, or killed at the end of its grace period), or the drain
+	// ends and it counts unfinished. Recovery does not release them: the
+	// stuck requests stay stuck, and only requests that come after it are
+	// served. Requests it took before the fault are served as before.
+	FaultHang FaultKind = "hang"
+)
+
+// FaultAction makes Pods pods, chosen at random among the ready pods in
+// the endpoint set that are not faulty already, fail or hang from At for
+// Duration.
+type FaultAction struct {
+	// Kind is fail or hang. Required.
+	Kind FaultKind `yaml:"kind" json:"kind"`
+	// Pods is how many pods fault: a count, or a percentage of the pods in
+	// the endpoint set at At, rounded up. Empty means 1.
+	Pods IntOrPercent `yaml:"pods" json:"pods,omitempty"`
+	// Duration is how long the pods stay faulty before they recover. Zero
+	// means until the end of the run.
+	Duration Duration `yaml:"duration" json:"duration,omitempty"`
+	// Latency is how long a failing pod takes to answer with its error
+	// (kind fail only). Zero means 1ms.
+	Latency Duration `yaml:"latency" json:"latency,omitempty"`
+}
+
+// FaultsAction makes each ready pod fault after an exponentially
+// distributed time with mean MTBF, from At until Until, for a Duration
+// drawn per fault, after which it recovers and its next fault is drawn. A
+// crash ends a pod's fault (the container restarts); a pod that is faulty
+// already when its turn comes (a FaultAction) skips it.
+type FaultsAction struct {
+	// Kind is fail or hang. Required.
+	Kind FaultKind `yaml:"kind" json:"kind"`
+	// MTBF is the mean time a pod runs well before it faults. Required.
+	MTBF Duration `yaml:"mtbf" json:"mtbf"`
+	// Duration is how long each fault lasts. Zero means exponential with
+	// a mean of 30s.
+	Duration Dist `yaml:"duration" json:"duration"`
+	// Latency is how long a failing pod takes to answer with its error
+	// (kind fail only). Zero means 1ms.
+	Latency Duration `yaml:"latency" json:"latency,omitempty"`
+	// Until ends the faults: none begins after it, and those under way
+	// run their course. Zero means the end of the run.
+	Until Duration `yaml:"until" json:"until,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in YAML and

@@ -66,7 +66,7 @@ func TestPickCostDoesNotPerturb(t *testing.T) {
 
 func TestBuiltinScenariosRun(t *testing.T) {
 	names := ScenarioNames()
-	for _, want := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key", "slow-pods"} {
+	for _, want := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key", "slow-pods", "black-hole"} {
 		require.Contains(t, names, want)
 	}
 	for _, name := range names {
@@ -82,7 +82,7 @@ func TestBuiltinScenariosRun(t *testing.T) {
 				assert.LessOrEqual(t, r.Succeeded+r.Failed, r.Requests, r.Algorithm)
 				assert.Positive(t, r.PickNanos, r.Algorithm)
 				assert.NotEmpty(t, r.Windows, r.Algorithm)
-				if name != "steady" && name != "hot-key" && name != "slow-pods" {
+				if name != "steady" && name != "hot-key" && name != "slow-pods" && name != "black-hole" {
 					assert.Positive(t, r.Changes, "%s: churn publishes endpoint changes", r.Algorithm)
 				}
 			}

@@ -58,6 +58,10 @@ type Metric struct {
 	// Group is the table the metric appears in: 0 latency and failures,
 	// 1 spread and disruption.
 	Group int
+	// Optional leaves the metric's column out of the table when no
+	// algorithm has the figure (to_faulty_fraction without pod faults);
+	// the CSV has it always.
+	Optional bool
 }
 
 func always(f func(*Result) float64) func(*Result) (float64, bool, bool) {
@@ -75,7 +79,7 @@ func ptr(f func(*Result) *float64) func(*Result) (float64, bool, bool) {
 
 func latency(name string, f func(Latency) Duration) func(*Result) (float64, bool, bool) {
 	return func(r *Result) (float64, bool, bool) {
-		return float64(f(r.Latency)) / 1e6, r.Succeeded+r.Unfinished > 0, r.Latency.Bound(name)
+		return float64(f(r.Latency)) / 1e6, r.Succeeded+r.Unfinished+r.TimedOut > 0, r.Latency.Bound(name)
 	}
 }
 
@@ -88,29 +92,33 @@ func percent(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
 // Metrics are the figures a comparison summarises, in the order the
 // table and the CSV show them.
 var Metrics = []Metric{
-	{"requests", "requests", 0, fixed(0), always(func(r *Result) float64 { return float64(r.Requests) }), 0},
-	{"failed_fraction", "failed", -1, percent, always(func(r *Result) float64 { return r.FailureRate }), 0},
+	{"requests", "requests", 0, fixed(0), always(func(r *Result) float64 { return float64(r.Requests) }), 0, false},
+	{"failed_fraction", "failed", -1, percent, always(func(r *Result) float64 { return r.FailureRate }), 0, false},
 	{"unfinished_fraction", "unfinished", -1, percent, always(func(r *Result) float64 {
 		if r.Requests == 0 {
 			return 0
 		}
 		return float64(r.Unfinished) / float64(r.Requests)
-	}), 0},
-	{"p50_ms", "p50 ms", -1, fixed(1), latency("p50", func(l Latency) Duration { return l.P50 }), 0},
-	{"p99_ms", "p99 ms", -1, fixed(1), latency("p99", func(l Latency) Duration { return l.P99 }), 0},
-	{"p999_ms", "p99.9 ms", -1, fixed(1), latency("p999", func(l Latency) Duration { return l.P999 }), 0},
-	{"pick_ns", "pick ns", -1, fixed(1), func(r *Result) (float64, bool, bool) { return r.PickNanos, r.PickNanos > 0, false }, 0},
-	{"request_peak_to_mean", "req peak/mean", -1, fixed(3), always(func(r *Result) float64 { return r.RequestSkew.PeakToMean }), 1},
-	{"request_cv", "req CV", -1, fixed(3), always(func(r *Result) float64 { return r.RequestSkew.CV }), 1},
-	{"inflight_peak_to_mean", "in-flight peak/mean", -1, fixed(3), always(func(r *Result) float64 { return r.InFlightSkew.PeakToMean }), 1},
-	{"keys_moved", "key moves", -1, fixed(3), ptr(moved), 1},
-	{"keys_moved_ratio", "x optimum", -1, fixed(3), ptr(ratio), 1},
-	{"sessions_moved", "session moves", -1, fixed(3), ptr(sessions), 1},
-	{"agreement", "agreement", 1, percent, ptr(func(r *Result) *float64 { return r.Agreement }), 1},
-	{"stickiness", "stickiness", 1, percent, ptr(func(r *Result) *float64 { return r.Stickiness }), 1},
+	}), 0, false},
+	{"p50_ms", "p50 ms", -1, fixed(1), latency("p50", func(l Latency) Duration { return l.P50 }), 0, false},
+	{"p99_ms", "p99 ms", -1, fixed(1), latency("p99", func(l Latency) Duration { return l.P99 }), 0, false},
+	{"p999_ms", "p99.9 ms", -1, fixed(1), latency("p999", func(l Latency) Duration { return l.P999 }), 0, false},
+	{"pick_ns", "pick ns", -1, fixed(1), func(r *Result) (float64, bool, bool) { return r.PickNanos, r.PickNanos > 0, false }, 0, false},
+	{"request_peak_to_mean", "req peak/mean", -1, fixed(3), always(func(r *Result) float64 { return r.RequestSkew.PeakToMean }), 1, false},
+	{"request_cv", "req CV", -1, fixed(3), always(func(r *Result) float64 { return r.RequestSkew.CV }), 1, false},
+	{"inflight_peak_to_mean", "in-flight peak/mean", -1, fixed(3), always(func(r *Result) float64 { return r.InFlightSkew.PeakToMean }), 1, false},
+	{"keys_moved", "key moves", -1, fixed(3), ptr(moved), 1, false},
+	{"keys_moved_ratio", "x optimum", -1, fixed(3), ptr(ratio), 1, false},
+	{"sessions_moved", "session moves", -1, fixed(3), ptr(sessions), 1, false},
+	{"agreement", "agreement", 1, percent, ptr(func(r *Result) *float64 { return r.Agreement }), 1, false},
+	{"stickiness", "stickiness", 1, percent, ptr(func(r *Result) *float64 { return r.Stickiness }), 1, false},
 	{"table_kib", "table KiB", 0, fixed(1), func(r *Result) (float64, bool, bool) {
 		return float64(r.TableBytes) / 1024, r.TableBytes > 0, false
-	}, 1},
+	}, 1, false},
+	// Last, so that the CSV's columns before it keep their places.
+	{"to_faulty_fraction", "to faulty", -1, percent, func(r *Result) (float64, bool, bool) {
+		return float64(r.ToFaulty) / float64(max(r.Requests, 1)), r.Faults > 0, false
+	}, 0, true},
 }
 
 // summarize turns the runs, by algorithm then replication, into one
@@ -242,13 +250,14 @@ func notes(rep *Report, algs []Algorithm, results [][]*Result) []string {
 		out = append(out, "one run: the figures carry no confidence interval, and differences smaller than a run's noise look real; --runs 5 or more gives 95% intervals")
 	}
 	var overloaded, peak float64
-	unfinished := map[string]int64{}
+	unfinished, timedOut := map[string]int64{}, map[string]int64{}
 	var noRequests []string
 	for _, runs := range results {
 		for _, r := range runs {
 			overloaded = max(overloaded, r.Overloaded)
 			peak = max(peak, r.PeakLoad)
 			unfinished[r.Algorithm] += r.Unfinished
+			timedOut[r.Algorithm] += r.TimedOut
 			if r.Requests == 0 && (len(noRequests) == 0 || noRequests[len(noRequests)-1] != r.Algorithm) {
 				noRequests = append(noRequests, r.Algorithm)
 			}
@@ -258,16 +267,23 @@ func notes(rep *Report, algs []Algorithm, results [][]*Result) []string {
 		out = append(out, fmt.Sprintf("overloaded: the offered load is above the pods' nominal capacity in %.0f%% of the run (at worst %.1fx): queues grow whatever the algorithm, so latency there measures the overload more than the algorithm",
 			100*overloaded, peak))
 	}
-	var un []string
+	var un, to []string
 	for _, runs := range results {
 		a := runs[0].Algorithm
 		if n := unfinished[a]; n > 0 {
 			un = append(un, fmt.Sprintf("%s %d", a, n))
 		}
+		if n := timedOut[a]; n > 0 {
+			to = append(to, fmt.Sprintf("%s %d", a, n))
+		}
 	}
 	if len(un) > 0 {
 		out = append(out, fmt.Sprintf("unfinished: requests still in flight %v after the end (%s, over all runs) count as failed; percentiles they reach are shown as lower bounds (>=)",
 			rep.Drain, strings.Join(un, ", ")))
+	}
+	if len(to) > 0 {
+		out = append(out, fmt.Sprintf("timed out: requests the proxies gave up on after %v without an answer (%s, over all runs) count as failed, and in the latency percentiles at %v",
+			rep.Timeout, strings.Join(to, ", "), rep.Timeout))
 	}
 	for i, a := range algs {
 		// Asked of the algorithm's own Builder, not of its name: a Maglev

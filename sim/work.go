@@ -44,6 +44,9 @@ type Work struct {
 	// Held is the number of requests one run may hold in queues at once
 	// when the offered load exceeds the nominal capacity of the pods.
 	Held float64 `json:"held"`
+	// Hung is the number of requests one run may hold on pods that hang
+	// (FaultHang), until the proxies' timeout or the end.
+	Hung float64 `json:"hung,omitempty"`
 	// Parts names what the work is made of, largest first, in words.
 	Parts []string `json:"parts"`
 	// Replay says the work replays a trace, which can be played faster.
@@ -100,9 +103,38 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	add(fmt.Sprintf("%.3g requests (%v at %s)", requests, d.Round(time.Second), rateText(w)), requests)
 	windows := float64(d / sc.Window.Std())
 	add(fmt.Sprintf("%.3g windows over %g pods", windows, pods), windows*pods)
-	var changes float64
+	var changes, hungShare float64 // hungShare: the pods hanging, times the time they hold requests, over the run
+	hold := func(share float64, from, to time.Duration) {
+		if span := max(min(to, d)-from, 0); span > 0 {
+			if t := sc.Proxies.Timeout.Std(); t > 0 {
+				span = min(span, t) // a timeout lets go of what a hung pod holds
+			}
+			hungShare += share * float64(span) / float64(d)
+		}
+	}
 	for _, c := range sc.Churn {
 		switch {
+		case c.Faults != nil:
+			until := c.Faults.Until.Std()
+			if until == 0 {
+				until = d
+			}
+			span := max(until-c.At.Std(), 0)
+			faults := pods * float64(span) / float64(c.Faults.MTBF.Std())
+			add(fmt.Sprintf("%.3g pod faults (mtbf %v)", faults, c.Faults.MTBF), faults*20)
+			if c.Faults.Kind == FaultHang {
+				down := float64(c.Faults.Duration.Mean)
+				hold(down/(down+float64(c.Faults.MTBF)), c.At.Std(), d)
+			}
+		case c.Fault != nil:
+			if c.Fault.Kind == FaultHang {
+				n, _ := c.Fault.Pods.resolve(int(pods), true, "1")
+				end := d
+				if c.Fault.Duration > 0 {
+					end = min(c.At.Std()+c.Fault.Duration.Std(), d)
+				}
+				hold(min(float64(n)/max(pods, 1), 1), c.At.Std(), end)
+			}
 		case c.Crashes != nil:
 			until := c.Crashes.Until.Std()
 			if until == 0 {
@@ -162,6 +194,7 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 	if peak := peakRate(w); peak > capacity && sc.Deployment.Template.QueueLimit == 0 && w.RatePerEndpoint == 0 {
 		work.Held = (peak - capacity) * d.Seconds()
 	}
+	work.Hung = requests * hungShare
 	slices.SortStableFunc(parts, func(a, b part) int { return cmp.Compare(b.n, a.n) })
 	for _, p := range parts {
 		if p.n > 0 {
@@ -216,6 +249,10 @@ func (w Work) Check(maxWork float64) error {
 		}
 		return fmt.Errorf("%w: about %.3g simulated requests' worth over %d runs (%s), some %v on %d cores, above the limit of %.3g; shorten the run, lower the rate, run fewer algorithms or replications, or raise the limit (--max-work)%s",
 			ErrTooBig, w.Total(), w.Runs, strings.Join(w.Parts, ", "), w.Time(cores).Round(time.Second), cores, maxWork, faster)
+	}
+	if w.Hung > maxHeld {
+		return fmt.Errorf("%w: pods that hang would hold about %.3g requests in a run (some %.0f MB); set a timeout (proxies.timeout), hang fewer pods or for less time, or lower the rate",
+			ErrTooBig, w.Hung, w.Hung*100/1e6)
 	}
 	if w.Held > maxHeld {
 		return fmt.Errorf("%w: the offered load exceeds the pods' capacity by so much that a run would hold about %.3g requests in its queues (some %.0f MB); bound the queues (deployment.template.queueLimit), lower the rate or add pods",

@@ -144,7 +144,7 @@ func TestScenarioFileAndReplay(t *testing.T) {
 func TestListings(t *testing.T) {
 	out, _, err := lbsim(t, "scenarios")
 	require.NoError(t, err)
-	for _, name := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key"} {
+	for _, name := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key", "black-hole"} {
 		assert.Contains(t, out, name)
 	}
 	out, _, err = lbsim(t, "algorithms")
@@ -165,7 +165,7 @@ func TestUsageErrors(t *testing.T) {
 		want  string
 		usage bool
 	}{
-		{[]string{"run", "nope"}, `"nope" is neither a file nor a built-in scenario (crash-loop, hot-key`, true},
+		{[]string{"run", "nope"}, `"nope" is neither a file nor a built-in scenario (black-hole, crash-loop, hot-key`, true},
 		{[]string{"--algorithms", "best"}, `unknown algorithm "best"; valid: round-robin, random`, true},
 		{[]string{"--format", "xml"}, `--format "xml": want table, json or csv`, true},
 		{[]string{"run"}, "want a scenario name", true},
