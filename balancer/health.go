@@ -144,8 +144,11 @@ func (e *Endpoint) Penalty() int64 {
 // MaxPenalty caps an endpoint's failure penalty. An endpoint that keeps
 // failing looks as loaded as one with this many requests in flight more
 // than it holds, so a least-request picker sends it a request only when
-// the endpoint it is compared with holds more.
-const MaxPenalty = 64
+// the endpoint it is compared with holds more. The cap is low so that,
+// after an outage of every endpoint, the first to recover do not draw
+// every request until the others have had a success: the queue it lets
+// build on them is this deep.
+const MaxPenalty = 8
 
 // Load returns the requests in flight plus the failure penalty: what
 // load-aware pickers compare.

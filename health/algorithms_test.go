@@ -76,10 +76,13 @@ func TestEveryAlgorithmWithEveryFeature(t *testing.T) {
 			}
 			assert.Zero(t, seen["pod-3"], "ejected")
 			assert.Zero(t, seen["pod-5"], "down")
-			assert.Positive(t, seen["pod-21"], "ramping up, but serving")
-			// Peak EWMA may leave an endpoint without a sample alone: its
-			// default latency (30 ms) costs more than the others' 1 ms.
-			assert.GreaterOrEqual(t, len(seen), 19)
+			assert.True(t, contains(bal.Serving(), "pod-21"), "ramping up, but serving")
+			if name != "peak-ewma" { // at a tenth of its weight, it costs peak EWMA ten times more
+				assert.Positive(t, seen["pod-21"], "ramping up, but picked")
+			}
+			if name != "peak-ewma" {
+				assert.Len(t, seen, 20)
+			}
 			allocs := testing.AllocsPerRun(200, func() {
 				r, _ := bal.Pick(balancer.Request{Hash: 7, HasHash: true})
 				r.Done(balancer.DoneInfo{})

@@ -13,24 +13,27 @@ import (
 // hash or Maglev endpoint's weight rebuilds the table and moves keys among
 // the other endpoints too. Instead, while endpoints ramp up, the Picker
 // holds two tables built by the same Builder: full, of every serving
-// endpoint (the table the set will have), and base, of those not ramping
-// (the table as if the newcomers were not there). A key whose owner in
-// full is an endpoint ramping with factor f goes to it when the key's
-// ramp draw, a second hash of the key uniform in [0, 1), is below f; every
-// other key goes where base sends it. So:
+// endpoint (the table the set will have when the ramp ends), and base, of
+// those not ramping (where keys would be without the newcomers). A key
+// goes where full sends it, unless that is an endpoint ramping with factor
+// f: then it goes there only when the key's ramp draw, a second hash of
+// the key uniform in [0, 1), is below f, and where base sends it
+// otherwise. So:
 //
 //   - a ramping endpoint receives the share f of the keys that are its own
 //     in the final table, and f only grows, so a key that moved to it stays;
-//   - its other keys, and every key of the old endpoints, stay where they
-//     would be without it: no key moves between two old endpoints because
-//     of the ramp;
+//   - its other keys stay where they would be without it;
+//   - every other key is where the final table puts it, at once, as
+//     without slow start: no key moves between two old endpoints because
+//     of the ramp, and none moves twice;
 //   - when the window ends the Picker is the plain table of full.
 //
-// Cost: while anything ramps, every rampSteps-th of the window rebuilds
-// two tables instead of one (twice the memory of one table), and a pick
-// looks up both tables, plus a scan of the few ramping endpoints. Picks
-// without a hash are random anyway: they take full's choice, kept with
-// probability f when it is ramping and sent to base otherwise.
+// Cost: while anything ramps, each of the window's rampSteps steps
+// rebuilds two tables instead of one (twice the memory of one table); a
+// pick looks up full and scans the few ramping endpoints, and only a key
+// of a ramping endpoint that is not its yet looks up base too. Picks
+// without a hash are random anyway: full's choice is kept with probability
+// f when it is ramping, and base chooses otherwise.
 
 // rampEntry is one endpoint ramping up in a hash table, with its factor
 // as a threshold on the 64-bit ramp draw.
@@ -67,35 +70,19 @@ func (p *rampPicker) Pick(req balancer.Request) (*balancer.Endpoint, error) {
 		if req.HasHash {
 			u = rampDraw(req.Hash)
 		}
-		if u < r.limit {
+		if u < r.limit || p.base == nil {
 			return e, nil
 		}
-		break
+		return p.base.Pick(req)
 	}
-	if !req.HasHash {
-		if e = p.keepRandom(e); e != nil {
-			return e, nil
-		}
-	}
-	return p.base.Pick(req)
-}
-
-// keepRandom returns e, full's choice for a request without a hash, when
-// it does not ramp; nil when it does and lost its draw.
-func (p *rampPicker) keepRandom(e *balancer.Endpoint) *balancer.Endpoint {
-	for _, r := range p.ramp {
-		if r.e == e {
-			return nil
-		}
-	}
-	return e
+	return e, nil
 }
 
 // TableBytes implements balancer.TableSizer: both tables.
 func (p *rampPicker) TableBytes() int {
 	n := 0
 	for _, t := range []balancer.Picker{p.full, p.base} {
-		if s, ok := t.(balancer.TableSizer); ok {
+		if s, ok := t.(balancer.TableSizer); ok && t != nil {
 			n += s.TableBytes()
 		}
 	}
@@ -113,17 +100,21 @@ func (m *Monitor) BuildPicker(b balancer.Builder, serving []*balancer.Endpoint) 
 	if err != nil || len(ramp) == 0 {
 		return full, err
 	}
-	rest := make([]*balancer.Endpoint, 0, len(serving)-len(ramp))
+	rest := make([]*balancer.Endpoint, 0, len(serving))
 	for _, e := range serving {
 		if !ramping(ramp, e) {
 			rest = append(rest, e)
 		}
 	}
-	base, err := b.Build(rest)
-	if err != nil {
-		return nil, err
+	p := &rampPicker{full: full, ramp: ramp}
+	if len(rest) > 0 {
+		// With every endpoint ramping there is nowhere else to send a
+		// key: it stays with its own.
+		if p.base, err = b.Build(rest); err != nil {
+			return nil, err
+		}
 	}
-	return &rampPicker{full: full, base: base, ramp: ramp}, nil
+	return p, nil
 }
 
 func ramping(ramp []rampEntry, e *balancer.Endpoint) bool {

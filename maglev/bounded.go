@@ -93,7 +93,7 @@ func (p *picker) boundedPick(first int, h uint64) int {
 		}
 	}
 	limit := b.factor * float64(max(total, 0)+1) * capSlack
-	if p.eps[first].InFlight() < b.capacity(limit, first) {
+	if p.eps[first].Load() < b.capacity(limit, first) {
 		return first
 	}
 	x := mix(h ^ 0x5bd1e995)
@@ -109,7 +109,7 @@ func (p *picker) boundedPick(first int, h uint64) int {
 		} else {
 			i = int(p.t32[s])
 		}
-		if i != first && p.eps[i].InFlight() < b.capacity(limit, i) {
+		if i != first && p.eps[i].Load() < b.capacity(limit, i) {
 			return i
 		}
 	}
@@ -127,7 +127,7 @@ func (p *picker) boundedPick(first int, h uint64) int {
 // taken; if none is (which needs concurrent picks or a stale total), the
 // least loaded relative to its capacity, earliest probed on a tie.
 func (b *bound) probe(eps []*balancer.Endpoint, first int, h uint64, limit float64) int {
-	load, capacity := eps[first].InFlight(), b.capacity(limit, first)
+	load, capacity := eps[first].Load(), b.capacity(limit, first)
 	if load < capacity {
 		return first
 	}
@@ -140,7 +140,7 @@ func (b *bound) probe(eps []*balancer.Endpoint, first int, h uint64, limit float
 	k := start
 	for range n {
 		if i := int(k); i != first {
-			load, capacity := eps[i].InFlight(), b.capacity(limit, i)
+			load, capacity := eps[i].Load(), b.capacity(limit, i)
 			if load < capacity {
 				return i
 			}

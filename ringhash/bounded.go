@@ -60,7 +60,7 @@ func (p *picker) bounded(q int) int {
 	// An endpoint below its capacity at zero in flight has room whatever
 	// the total, so the common case never reads the total: that matters
 	// when the total is an O(n) sum.
-	if o := p.ring.owners[q]; p.eps[o].InFlight() < p.capacity(o, 0) {
+	if o := p.ring.owners[q]; p.eps[o].Load() < p.capacity(o, 0) {
 		return q
 	}
 	total := p.totalInFlight()
@@ -68,7 +68,7 @@ func (p *picker) bounded(q int) int {
 	start := q
 	for seen := 0; ; {
 		o := p.ring.owners[q]
-		active, limit := p.eps[o].InFlight(), p.capacity(o, total)
+		active, limit := p.eps[o].Load(), p.capacity(o, total)
 		if active < limit {
 			return q
 		}

@@ -22,23 +22,27 @@ type Algorithm struct {
 	Consistent bool
 	// New returns the Builder for one proxy; src seeds its randomness.
 	New func(src rand.Source) balancer.Builder
+	// NoHealth runs the proxies without the scenario's health features:
+	// the baseline a comparison sets beside each algorithm when the
+	// scenario has any (see Options.NoBaseline).
+	NoHealth bool
 }
 
 // Algorithms returns the built-in algorithms, in the order reports list
 // them. The slice is the caller's.
 func Algorithms() []Algorithm {
 	return []Algorithm{
-		{"round-robin", false, func(s rand.Source) balancer.Builder { return roundrobin.Config{Rand: s} }},
-		{"random", false, func(s rand.Source) balancer.Builder { return random.Config{Rand: s} }},
-		{"least-request", false, func(s rand.Source) balancer.Builder { return leastconn.Config{Rand: s} }},
-		{"least-request-3", false, func(s rand.Source) balancer.Builder { return leastconn.Config{Choices: 3, Rand: s} }},
-		{"least-request-full", false, func(s rand.Source) balancer.Builder { return leastconn.Config{FullScan: true, Rand: s} }},
-		{"peak-ewma", false, func(s rand.Source) balancer.Builder { return leastconn.Config{PeakEWMA: true, Rand: s} }},
-		{"ring-hash", true, func(s rand.Source) balancer.Builder { return ringhash.Config{Rand: s} }},
-		{"ring-hash-envoy", true, func(s rand.Source) balancer.Builder { return ringhash.Config{Compat: ringhash.Envoy, Rand: s} }},
-		{"ring-hash-bounded", true, func(s rand.Source) balancer.Builder { return ringhash.Config{BalanceFactor: 1.25, Rand: s} }},
-		{"maglev", true, func(s rand.Source) balancer.Builder { return maglev.Config{Rand: s} }},
-		{"maglev-bounded", true, func(s rand.Source) balancer.Builder { return maglev.Config{BalanceFactor: 1.25, Rand: s} }},
+		{Name: "round-robin", Consistent: false, New: func(s rand.Source) balancer.Builder { return roundrobin.Config{Rand: s} }},
+		{Name: "random", Consistent: false, New: func(s rand.Source) balancer.Builder { return random.Config{Rand: s} }},
+		{Name: "least-request", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{Rand: s} }},
+		{Name: "least-request-3", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{Choices: 3, Rand: s} }},
+		{Name: "least-request-full", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{FullScan: true, Rand: s} }},
+		{Name: "peak-ewma", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{PeakEWMA: true, Rand: s} }},
+		{Name: "ring-hash", Consistent: true, New: func(s rand.Source) balancer.Builder { return ringhash.Config{Rand: s} }},
+		{Name: "ring-hash-envoy", Consistent: true, New: func(s rand.Source) balancer.Builder { return ringhash.Config{Compat: ringhash.Envoy, Rand: s} }},
+		{Name: "ring-hash-bounded", Consistent: true, New: func(s rand.Source) balancer.Builder { return ringhash.Config{BalanceFactor: 1.25, Rand: s} }},
+		{Name: "maglev", Consistent: true, New: func(s rand.Source) balancer.Builder { return maglev.Config{Rand: s} }},
+		{Name: "maglev-bounded", Consistent: true, New: func(s rand.Source) balancer.Builder { return maglev.Config{BalanceFactor: 1.25, Rand: s} }},
 	}
 }
 

@@ -206,10 +206,11 @@ func (r *run) applyUpdate(i, v int) {
 	if px.updated {
 		old = px.bal.Picker()
 	}
-	if err := px.bal.Update(r.versions.get(v)); err != nil {
+	if err := px.bal.UpdateAt(r.unixNano(), r.versions.get(v)); err != nil {
 		r.fail(fmt.Errorf("sim: proxy %d rejected endpoint version %d: %w", i, v, err))
 		return
 	}
+	r.scheduleHealth(i)
 	prev := px.version
 	px.version, px.updated = v, true
 	if prev != v {

@@ -41,6 +41,14 @@ type Options struct {
 	// its runs together, from one goroutine at a time.
 	Progress func(done float64)
 
+	// NoBaseline leaves out the baseline runs. Without it, when the
+	// scenario has health features (Proxies.HealthCheck,
+	// OutlierDetection, PanicThreshold, SlowStart), Compare runs every
+	// algorithm a second time without them, on the same seeds, reported
+	// right after it as "<name> (no health)": what the features change is
+	// measured pair by pair.
+	NoBaseline bool
+
 	// instant, if not nil, is called at the end of every virtual instant,
 	// once the events of that time and the publishing they caused are
 	// done: the tests' window into a run.
@@ -96,6 +104,9 @@ func Compare(sc Scenario, opts Options) (*Report, error) {
 	algs, err := sc.prepare(opts)
 	if err != nil {
 		return nil, err
+	}
+	if sc.health != nil && !opts.NoBaseline {
+		algs = withBaselines(algs)
 	}
 	runs, err := opts.runs()
 	if err != nil {
@@ -185,4 +196,23 @@ func (p *progressSum) job(i int) func(float64) {
 		p.done[i] = f
 		p.out(p.sum / float64(len(p.done)))
 	}
+}
+
+// BaselineSuffix ends the name of an algorithm's baseline run: the same
+// algorithm without the scenario's health features.
+const BaselineSuffix = " (no health)"
+
+// withBaselines returns algs with each one's baseline after it.
+func withBaselines(algs []Algorithm) []Algorithm {
+	out := make([]Algorithm, 0, 2*len(algs))
+	for _, a := range algs {
+		out = append(out, a)
+		if !a.NoHealth {
+			b := a
+			b.Name += BaselineSuffix
+			b.NoHealth = true
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -131,6 +131,7 @@ func (r *run) beginFault(pi int32, kind faultKind, latency, d time.Duration) {
 	p := &r.pods[pi]
 	p.fault, p.failLatency = kind, latency
 	p.faultTok++
+	p.faultAt = r.now
 	r.m.faults++
 	if d >= 0 && d < math.MaxInt64-r.now {
 		r.q.push(r.now+d, evFaultEnd, pi, p.faultTok, 0)

@@ -64,7 +64,7 @@ func TestBuiltinScenariosParse(t *testing.T) {
 	_, err := BuiltinScenario("nope")
 	var unknown *UnknownNameError
 	require.True(t, errors.As(err, &unknown))
-	assert.Contains(t, err.Error(), "valid: black-hole, crash-loop, hot-key")
+	assert.Contains(t, err.Error(), "valid: black-hole, crash-loop, crash-loop-health, hot-key")
 	_, err = BuiltinScenario("../load")
 	require.Error(t, err)
 }

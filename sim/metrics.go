@@ -37,11 +37,16 @@ type metrics struct {
 	sessionsStarted, sessionFollowUps, sessionMoves int64
 	crashes, changes                                int64
 	faults, toFaulty, timedOut                      int64
-	pickNanos                                       []float64 // ns a pick, one a timed batch
-	timingKeys                                      []balancer.Request
-	timing                                          balancer.Picker // pick timing's own copy of proxy 0's Picker
-	timingVersion                                   int             // the endpoint version timing was built for
-	winLatSum                                       time.Duration
+	// health features (healthrun.go)
+	probes                               int64
+	ejections, downs, panics, detections int
+	healthyEjections, healthRebuilds     int
+	detectSum                            time.Duration
+	pickNanos                            []float64 // ns a pick, one a timed batch
+	timingKeys                           []balancer.Request
+	timing                               balancer.Picker // pick timing's own copy of proxy 0's Picker
+	timingVersion                        int             // the endpoint version timing was built for
+	winLatSum                            time.Duration
 
 	// in-flight skew over windows
 	inflight skewAcc
@@ -261,6 +266,34 @@ func (m *metrics) updated(u update) {
 	m.keysMoved += frac
 	m.optimum += opt
 	m.events = append(m.events, ev)
+}
+
+// rebuilt counts the keys and sessions a health transition remapped on
+// one proxy (an ejection, a check, a slow-start step): the set did not
+// change, so nothing had to move; these moves add to the run's total
+// over the optimum.
+func (m *metrics) rebuilt(old, now balancer.Picker, sessions func(int) iter.Seq[uint64]) {
+	if len(m.keys) == 0 || old == now {
+		return
+	}
+	moved := 0
+	for _, h := range m.keys {
+		if !samePick(old, now, h) {
+			moved++
+		}
+	}
+	m.keysMoved += float64(moved) / float64(len(m.keys))
+	checked, sessMoved := 0, 0
+	for h := range sessions(len(m.keys)) {
+		checked++
+		if !samePick(old, now, h) {
+			sessMoved++
+		}
+	}
+	if checked > 0 {
+		m.sessMoved += float64(sessMoved) / float64(checked)
+	}
+	m.healthRebuilds++
 }
 
 func samePick(a, b balancer.Picker, h uint64) bool {

@@ -199,6 +199,11 @@ func (s *Scenario) normalize() error {
 	if px.Timeout < 0 || px.Timeout > Duration(24*time.Hour) {
 		return fieldErr("proxies.timeout", "must be between 0 (none) and 24h, got %v", px.Timeout)
 	}
+	hc, err := px.healthConfig()
+	if err != nil {
+		return err
+	}
+	s.health = hc
 	return s.normalizeChurn()
 }
 

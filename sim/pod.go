@@ -48,7 +48,8 @@ type pod struct {
 	serial      int       // creation order: what iterating pods in a fixed order uses, as slots are reused
 	fault       faultKind // what the pod does with a new request: serve it, fail it, hang it
 	failLatency time.Duration
-	faultTok    int32 // bumped when a fault begins or ends, to drop stale recoveries
+	faultTok    int32         // bumped when a fault begins or ends, to drop stale recoveries
+	faultAt     time.Duration // when the current fault began
 
 	// metrics
 	loadArea    float64       // requests held x ns, since the window began

@@ -17,6 +17,8 @@ const (
 	evFault                        // a pod's random fault begins; a = pod, b = faults generation, c = epoch
 	evFaultEnd                     // a pod's fault ends; a = pod, b = fault token
 	evTimeout                      // a proxy's timeout for a request; a = request, b = its slot's generation
+	evHealth                       // proxy a's health Monitor has something to do; b = generation
+	evProbe                        // an active check ends; a = probe task
 )
 
 // event is one entry of the event queue. Events at the same time run in

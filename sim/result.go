@@ -101,6 +101,26 @@ type Event struct {
 	SessionsMoved *float64 `json:"sessionsMoved,omitempty"`
 }
 
+// HealthResult is what the proxies' health features did in a run, summed
+// over the proxies.
+type HealthResult struct {
+	// Probes counts the active checks sent.
+	Probes int64 `json:"probes"`
+	// Ejections counts outlier ejections; Downs the endpoints active
+	// checks took down; Panics the entries into panic.
+	Ejections int `json:"ejections"`
+	Downs     int `json:"downs"`
+	Panics    int `json:"panics"`
+	// Detections counts the pods' bad spells (a fault, a crash) that a
+	// proxy took out of its rotation, once each per proxy; DetectMean is
+	// the mean time from the pod going bad to the proxy taking it out.
+	Detections int      `json:"detections"`
+	DetectMean Duration `json:"detectMean"`
+	// HealthyEjections counts ejections of pods that were neither faulty
+	// nor crashed: overload, or bad luck.
+	HealthyEjections int `json:"healthyEjections"`
+}
+
 // Disruption sums the key-space disruption over a run's updates,
 // averaged over proxies.
 type Disruption struct {
@@ -149,8 +169,10 @@ type Result struct {
 	Faults int64 `json:"faults,omitempty"`
 	// ToFaulty counts the requests a proxy sent to a pod that was failing
 	// or hanging at the time; a retry sent to one counts again.
-	ToFaulty int64   `json:"toFaulty,omitempty"`
-	Latency  Latency `json:"latency"`
+	ToFaulty int64 `json:"toFaulty,omitempty"`
+	// Health is what the proxies' health features did; nil without them.
+	Health  *HealthResult `json:"health,omitempty"`
+	Latency Latency       `json:"latency"`
 	// LatencyCDF is the latency distribution at fixed quantiles (0.1% to
 	// 99.99%), for plotting.
 	LatencyCDF []Quantile `json:"latencyCDF,omitempty"`
@@ -163,7 +185,8 @@ type Result struct {
 	// PeakInFlight is the worst window's in-flight peak-to-mean.
 	PeakInFlight float64 `json:"peakInFlight"`
 	// Disruption and Agreement are nil for algorithms without key
-	// affinity.
+	// affinity. Disruption counts the keys that health transitions
+	// (ejections, checks, slow-start steps) remapped too.
 	Disruption *Disruption `json:"disruption,omitempty"`
 	// Agreement is the mean over windows of the fraction of keys that all
 	// proxies route alike; MinAgreement the worst window.
@@ -212,6 +235,14 @@ func (m *metrics) result(r *run) *Result {
 		Crashes:      m.crashes,
 		Windows:      m.windows,
 		Events:       m.events,
+	}
+	if r.proxies[0].h != nil {
+		h := &HealthResult{Probes: m.probes, Ejections: m.ejections, Downs: m.downs, Panics: m.panics,
+			Detections: m.detections, HealthyEjections: m.healthyEjections}
+		if m.detections > 0 {
+			h.DetectMean = Duration(m.detectSum / time.Duration(m.detections))
+		}
+		res.Health = h
 	}
 	if len(m.failedBy) > 0 {
 		res.FailedBy = m.failedBy

@@ -59,6 +59,7 @@ type session struct {
 // proxy is one load balancer with its own view of the endpoints.
 type proxy struct {
 	bal       *balancer.Balancer
+	h         *proxyHealth  // its health Monitor; nil without health features
 	version   int           // endpoint version applied
 	lastSched time.Duration // when its latest update is due, to keep order
 	updated   bool          // it has applied a version
@@ -125,6 +126,13 @@ type run struct {
 
 	actions []action
 
+	// health features (healthrun.go)
+	probes     []probeTask
+	freeProbes []int32
+	due        []*balancer.Endpoint
+	detected   map[detectKey]struct{}
+	ejected    []int32 // proxies an ejection rebuilt during the event (settleHealth)
+
 	// the trace being replayed, if any, and its next event
 	trace     EventSource
 	traceNext trace.Event
@@ -171,6 +179,7 @@ const (
 	streamMetrics  = 0x6d65_7472_6963_7321
 	streamBalancer = 0x9e37_79b9_7f4a_7c15
 	streamFaults   = 0x6661_756c_7473_2121
+	streamHealth   = 0x6865_616c_7468_2121
 )
 
 func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
@@ -194,6 +203,9 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 	for i := range sc.Proxies.Replicas {
 		b := balancer.New(alg.New(balancer.NewSource(balSeed + uint64(i))))
 		r.proxies = append(r.proxies, proxy{bal: b})
+		if err := r.newHealth(i, b, mix64(balSeed^streamHealth+uint64(i))); err != nil {
+			return nil, err
+		}
 	}
 	r.m = newMetrics(r, rand.New(rand.NewPCG(sc.Seed, streamMetrics)))
 
@@ -266,6 +278,9 @@ func (r *run) loop() {
 		}
 		r.now = ev.at
 		r.handle(ev, ended)
+		if len(r.ejected) > 0 {
+			r.settleHealth()
+		}
 		if r.q.len() == 0 || r.q.items[0].at > r.now {
 			if r.dirty {
 				r.publish()
@@ -337,6 +352,10 @@ func (r *run) handle(ev event, ended bool) {
 		r.endFault(ev.a, ev.b)
 	case evTimeout:
 		r.timeout(ev.a, ev.b)
+	case evHealth:
+		r.healthStep(ev.a, ev.b)
+	case evProbe:
+		r.probeDone(ev.a)
 	}
 }
 
@@ -350,6 +369,9 @@ func (r *run) bootstrap() {
 		p := &r.pods[i]
 		p.state = podReady
 		p.readyAt = -time.Hour // long past warm-up
+		// Its readiness step, drawn by createPod, is void: it is ready
+		// already (and must not start warming up when the step comes).
+		p.epoch++
 		r.setInSet(i, true)
 	}
 	r.dirty = false

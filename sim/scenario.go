@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lbkit/lbkit/health"
 	"github.com/lbkit/lbkit/sim/trace"
 )
 
@@ -64,7 +65,8 @@ type Scenario struct {
 	// Deployment's controller.
 	TraceEvents []trace.Event `yaml:"-" json:"-"`
 
-	algs []Algorithm // Algorithms resolved, by normalize
+	algs   []Algorithm    // Algorithms resolved, by normalize
+	health *health.Config // the proxies' health features, by normalize; nil: none
 }
 
 // Deployment is a Kubernetes Deployment's worth of pods.
@@ -202,6 +204,20 @@ type Proxies struct {
 	// hang fault) is let go. Zero means none: a hung request waits until
 	// its pod dies or the drain ends. At most 24h.
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// HealthCheck makes every proxy probe every pod (active health
+	// checking). Left out: none.
+	HealthCheck *HealthCheck `yaml:"healthCheck" json:"healthCheck,omitempty"`
+	// OutlierDetection makes every proxy eject the pods whose requests
+	// fail (Envoy's outlier detection); an empty block, {}, means Envoy's
+	// defaults. Left out: none.
+	OutlierDetection *OutlierDetection `yaml:"outlierDetection" json:"outlierDetection,omitempty"`
+	// PanicThreshold is Envoy's healthy panic threshold in percent: when
+	// fewer pods than that are healthy, a proxy picks among all of them.
+	// 0 turns it off. Left out: 50, when any other health feature is on.
+	PanicThreshold *float64 `yaml:"panicThreshold" json:"panicThreshold,omitempty"`
+	// SlowStart ramps up each pod that joins or turns healthy again.
+	// Left out: none.
+	SlowStart *SlowStart `yaml:"slowStart" json:"slowStart,omitempty"`
 }
 
 // Churn is one change to the pods, starting at At. Exactly one action

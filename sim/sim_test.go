@@ -75,7 +75,15 @@ func TestBuiltinScenariosRun(t *testing.T) {
 			sc.Algorithms = []string{"round-robin", "least-request", "ring-hash", "maglev-bounded"}
 			rep, err := Compare(sc, Options{PickCost: true})
 			require.NoError(t, err)
-			require.Len(t, rep.Results, 4)
+			if hc, _ := sc.Proxies.healthConfig(); hc != nil {
+				require.Len(t, rep.Results, 8, "each algorithm with its baseline")
+				for i, r := range rep.Results {
+					assert.Equal(t, i%2 == 1, strings.HasSuffix(r.Algorithm, BaselineSuffix), r.Algorithm)
+					assert.Equal(t, i%2 == 0, r.Health != nil, r.Algorithm)
+				}
+			} else {
+				require.Len(t, rep.Results, 4)
+			}
 			for _, r := range rep.Results {
 				assert.Positive(t, r.Requests, r.Algorithm)
 				assert.Positive(t, r.Succeeded, r.Algorithm)

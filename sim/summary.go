@@ -119,6 +119,18 @@ var Metrics = []Metric{
 	{"to_faulty_fraction", "to faulty", -1, percent, func(r *Result) (float64, bool, bool) {
 		return float64(r.ToFaulty) / float64(max(r.Requests, 1)), r.Faults > 0, false
 	}, 0, true},
+	{"ejections", "ejections", 0, fixed(1), func(r *Result) (float64, bool, bool) {
+		if r.Health == nil {
+			return 0, false, false
+		}
+		return float64(r.Health.Ejections), true, false
+	}, 0, true},
+	{"detect_s", "detect s", -1, fixed(2), func(r *Result) (float64, bool, bool) {
+		if r.Health == nil || r.Health.Detections == 0 {
+			return 0, false, false
+		}
+		return r.Health.DetectMean.Std().Seconds(), true, false
+	}, 0, true},
 }
 
 // summarize turns the runs, by algorithm then replication, into one

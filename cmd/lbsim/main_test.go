@@ -165,7 +165,7 @@ func TestUsageErrors(t *testing.T) {
 		want  string
 		usage bool
 	}{
-		{[]string{"run", "nope"}, `"nope" is neither a file nor a built-in scenario (black-hole, crash-loop, hot-key`, true},
+		{[]string{"run", "nope"}, `"nope" is neither a file nor a built-in scenario (black-hole, crash-loop, crash-loop-health, hot-key`, true},
 		{[]string{"--algorithms", "best"}, `unknown algorithm "best"; valid: round-robin, random`, true},
 		{[]string{"--format", "xml"}, `--format "xml": want table, json or csv`, true},
 		{[]string{"run"}, "want a scenario name", true},
