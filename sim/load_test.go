@@ -102,6 +102,10 @@ func FuzzParseScenario(f *testing.F) {
 		"  - {at: 0s, faults: {kind: hang, mtbf: 1s, duration: {distribution: constant, mean: 300ms}, until: 1500ms}}\n" +
 		"  - {at: 500ms, fault: {kind: fail, pods: 50%, duration: 1s, latency: 2ms}}\n" +
 		"  - {at: 1s, crashes: {mtbf: 2s, restartDelay: 100ms, detectionDelay: 100ms}}\n"))
+	f.Add([]byte(healthYAML))
+	f.Add([]byte("duration: 2s\ndeployment: {replicas: 3}\nworkload: {rate: 50}\nproxies: {timeout: 100ms, healthCheck: {interval: 1ms}, " +
+		"outlierDetection: {interval: 1ms, baseEjectionTime: 1ms}, slowStart: {window: 1s}, panicThreshold: 100}\nchurn:\n" +
+		"  - {at: 0s, fault: {kind: hang, pods: 2}}\n  - {at: 100ms, rollingUpdate: {}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc, err := ParseScenario("fuzz.yaml", data)
 		if err != nil {

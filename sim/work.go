@@ -69,6 +69,9 @@ func EstimateWork(sc Scenario, opts Options) (Work, error) {
 	if err != nil {
 		return Work{}, err
 	}
+	if sc.health != nil && !opts.NoBaseline {
+		algs = withBaselines(algs)
+	}
 	runs, err := opts.runs()
 	if err != nil {
 		return Work{}, err
@@ -161,6 +164,18 @@ func (sc *Scenario) work(algs []Algorithm, runs int) Work {
 		span := time.Duration(float64(tr.Last-tr.First) / sc.TraceSpeed)
 		add(fmt.Sprintf("%d trace events over %v", tr.Events, span.Round(time.Second)), float64(tr.Events)*pods/10)
 		changes += float64(tr.Instants)
+	}
+	if h := sc.health; h != nil {
+		if a := h.Active; a != nil {
+			// Every proxy checks every pod every interval, drain included.
+			probes := float64(sc.Proxies.Replicas) * pods * float64(d+sc.Drain.Std()) / float64(a.WithDefaults().Interval)
+			add(fmt.Sprintf("%.3g active checks", probes), 2*probes)
+		}
+		if h.SlowStart != nil {
+			// A pod that joins ramps up in 20 steps, each a rebuild of
+			// every proxy's picker (two tables for the hash pickers).
+			changes += changes / 2 * 2 * 20
+		}
 	}
 	var churn float64 // a run's work but for the requests and the updates
 	for _, p := range parts[1:] {

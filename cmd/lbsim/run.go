@@ -140,7 +140,7 @@ func execute(cmd *cobra.Command, sc sim.Scenario, f *flags) error {
 			return usageError{fmt.Errorf("--out %s: %w", f.out, err)}
 		}
 	}
-	opts := sim.Options{Algorithms: algs, PickCost: !f.noCost, Runs: f.runs, MaxWork: f.maxWork}
+	opts := sim.Options{Algorithms: algs, PickCost: !f.noCost, Runs: f.runs, MaxWork: f.maxWork, NoBaseline: f.noBaseline}
 	work, err := sim.EstimateWork(sc, opts)
 	if err != nil {
 		return err
