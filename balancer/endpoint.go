@@ -198,8 +198,7 @@ func (e *Endpoint) end(d DoneInfo) {
 	if l.total != nil {
 		l.total.inFlight.Add(-1)
 	}
-	switch k := d.kind(); k {
-	case 0:
+	if d.Failure == 0 && d.Err == nil || d.Failure == Success {
 		// A success ends both runs of failures. Most endpoints have none,
 		// and a load of the line just written is cheaper than a store.
 		if l.consec.Load() != 0 {
@@ -208,18 +207,29 @@ func (e *Endpoint) end(d DoneInfo) {
 		if d.Latency > 0 {
 			l.observe(d.Latency, d.Now)
 		}
-	case UpstreamFailure, GatewayFailure:
-		l.failures.Add(1)
-		run := l.countFailure(k)
-		lat := float64(d.Latency)
-		if w := l.watch; w != nil {
-			w.fire(e, run, d.Now)
-			lat = max(lat, w.penalty)
-		} else {
-			lat = max(lat, float64(DefaultFailurePenalty))
-		}
-		l.observe(time.Duration(lat), d.Now)
+		return
 	}
+	e.failed(d)
+}
+
+// failed counts a request that ended without success, kept out of end
+// so that the success path stays small.
+func (e *Endpoint) failed(d DoneInfo) {
+	l := e.load
+	k := d.kind()
+	if k == Canceled || k == 0 {
+		return
+	}
+	l.failures.Add(1)
+	run := l.countFailure(k)
+	lat := float64(d.Latency)
+	if w := l.watch; w != nil {
+		w.fire(e, run, d.Now)
+		lat = max(lat, w.penalty)
+	} else {
+		lat = max(lat, float64(DefaultFailurePenalty))
+	}
+	l.observe(time.Duration(lat), d.Now)
 }
 
 // countFailure adds one failure of kind k to the endpoint's runs and
