@@ -42,6 +42,21 @@
 // timeout; a refused, rejected or killed request is, when Proxies.Retries
 // says so. Result.ToFaulty counts the requests sent to a faulty pod.
 //
+// # Health
+//
+// With Proxies.HealthCheck, OutlierDetection, PanicThreshold or SlowStart
+// set (Envoy's names), each proxy runs the health package's Monitor on
+// its Balancer, on the virtual clock: the run plays each active check
+// against the pod's state (refused by a pod that is gone or not serving,
+// failed by a faulty one, passed by the others), and feeds outlier
+// detection the Dones it already makes. Result.Health counts the probes,
+// ejections and panics, and the time from a pod going bad (a fault, a
+// crash) to each proxy taking it out; Disruption counts the keys that
+// health transitions remap too. Compare runs each algorithm a second
+// time without the features on the same seeds, "<name> (no health)", so
+// that their effect is measured pair by pair (Options.NoBaseline leaves
+// that out).
+//
 // # Accounting
 //
 // Arrivals, sessions and churn stop at Scenario.Duration; the pods go on

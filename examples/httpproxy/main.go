@@ -41,6 +41,24 @@
 // the client, so it counts in flight until then, with the latency to its
 // response headers.
 //
+// # Health
+//
+// The flags run lbkit's health package on the backends:
+//
+//	-health-path /healthz -health-interval 1s   # active HTTP checks (a TCP connect without -health-path)
+//	-health-rise 2 -health-fall 3               # passes to come back, failures to go out (HAProxy's defaults)
+//	-outlier -ejection-time 30s                 # Envoy's outlier detection: 5 failures in a row eject
+//	-slow-start 30s                             # ramp a new or recovered backend up
+//	-panic-threshold 50                         # below 50% healthy, balance over all (0: never)
+//
+// A backend that is down or ejected leaves the rotation until it is
+// healthy again; /lbz shows, for each backend, whether it is healthy and
+// serving, why it is out (the last check's error, the detector that
+// ejected it and when it returns), how many times it was ejected and its
+// slow-start weight. Every attempt's outcome feeds outlier detection: a
+// 5xx answer as an upstream failure, a refused, reset or timed-out
+// attempt as a gateway failure.
+//
 // # Connection reuse and timeouts
 //
 // The proxy keeps up to -max-idle-per-backend idle connections open to each
