@@ -81,8 +81,8 @@ func (b *Balancer) Pick(req Request) (Result, error) {
 // Update replaces the endpoint set with backends. It diffs by ID: an ID
 // that stays keeps its load counters (in flight, latency, outcomes) even
 // when its weight, address or zone change; a new ID starts from zero; an ID
-// that leaves is dropped, and requests already picked for it still end
-// normally with Done.
+// that leaves is dropped (its Endpoint's InSet turns false), and requests
+// already picked for it still end normally with Done.
 //
 // Update validates every backend and builds the next Picker before it
 // publishes anything: on an error (an empty or duplicate ID, or one the
@@ -104,6 +104,7 @@ func (b *Balancer) UpdateAt(now int64, backends []Backend) error {
 		next = make(map[string]*Endpoint, len(backends))
 	}
 	clear(next)
+	kept := 0 // IDs of the current set that stay
 	for i, nb := range backends {
 		// The map of the next set checks the IDs too: one map, not two.
 		if nb.ID == "" {
@@ -114,6 +115,9 @@ func (b *Balancer) UpdateAt(now int64, backends []Backend) error {
 		}
 		nb = nb.normalized()
 		e := b.byID[nb.ID]
+		if e != nil {
+			kept++
+		}
 		switch {
 		case e == nil:
 			e = newWatched(nb, b.decay, b.total, b.watch, now)
@@ -125,6 +129,14 @@ func (b *Balancer) UpdateAt(now int64, backends []Backend) error {
 	}
 	if err := b.publish(now, eps); err != nil {
 		return fmt.Errorf("balancer: update: %w", err)
+	}
+	if kept < len(b.byID) {
+		// Some IDs leave: their endpoints are no longer in the set.
+		for id, e := range b.byID {
+			if _, stays := next[id]; !stays {
+				e.load.health.Or(healthGone)
+			}
+		}
 	}
 	b.byID, b.spare = next, b.byID
 	return nil

@@ -32,8 +32,22 @@ func (h Health) Healthy() bool { return !h.Down && !h.Ejected }
 const (
 	healthDown     = 1 << 0
 	healthEjected  = 1 << 1
+	healthGone     = 1 << 2 // an Update dropped its ID; a later one makes a new Endpoint
 	ejectionsShift = 32
 )
+
+// InSet reports whether the endpoint is still in its Balancer's set: false
+// once an Update has dropped its ID (an Update that adds the ID again makes
+// a new Endpoint). An endpoint made by NewEndpoint is always in its set.
+// It is one atomic load: a sticky-session table checks it on every use.
+func (e *Endpoint) InSet() bool { return e.load.health.Load()&healthGone == 0 }
+
+// Usable reports whether the endpoint is in its Balancer's set and
+// healthy (neither down nor ejected): what a session pinned to it needs
+// to go on using it.
+func (e *Endpoint) Usable() bool {
+	return e.load.health.Load()&(healthGone|healthDown|healthEjected) == 0
+}
 
 // Health returns the endpoint's health. It is shared, as the load counters
 // are, by every Endpoint value of the same ID in a Balancer, so it

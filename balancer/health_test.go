@@ -246,3 +246,29 @@ func TestPickWhileRebuilding(t *testing.T) {
 		assert.Zero(t, e.InFlight())
 	}
 }
+
+func TestInSetAndUsable(t *testing.T) {
+	b := balancer.New(cycle{})
+	require.NoError(t, b.Update(lbtest.Backends(3)))
+	eps := b.Endpoints()
+	for _, e := range eps {
+		assert.True(t, e.InSet())
+		assert.True(t, e.Usable())
+	}
+	eps[1].SetDown(true, 1)
+	assert.True(t, eps[1].InSet())
+	assert.False(t, eps[1].Usable())
+	require.NoError(t, b.Update(lbtest.Backends(3)[:2]))
+	assert.True(t, eps[0].InSet())
+	assert.False(t, eps[2].InSet(), "dropped")
+	assert.False(t, eps[2].Usable())
+	// Weight changes make a new Endpoint value that shares the state.
+	bs := lbtest.Backends(2)
+	bs[0].Weight = 5
+	require.NoError(t, b.Update(bs))
+	assert.True(t, eps[0].InSet(), "the ID stays")
+	require.NoError(t, b.Update(lbtest.Backends(3)))
+	assert.False(t, eps[2].InSet(), "re-added: a new Endpoint, the old one stays gone")
+	assert.True(t, b.Endpoints()[2].InSet())
+	assert.True(t, balancer.NewEndpoint(balancer.Backend{ID: "x"}).InSet())
+}
