@@ -22,6 +22,9 @@ type Balancer struct {
 	// and Rebuild.
 	current atomic.Pointer[snapshot]
 
+	// published counts the snapshots published (Version).
+	published atomic.Uint64
+
 	// stale asks whoever holds mu to rebuild before letting go of it, at
 	// the time it holds (Unix nanoseconds): Rebuild sets it when it cannot
 	// take mu, so that it never waits.
@@ -42,6 +45,7 @@ type snapshot struct {
 	picker    Picker
 	endpoints []*Endpoint // as discovery reported them
 	serving   []*Endpoint // as the Gate admitted them; endpoints when none
+	version   uint64      // Balancer.Version
 }
 
 // New returns a Balancer that builds its Pickers with b. It has no
@@ -159,8 +163,19 @@ func (b *Balancer) publish(now int64, eps []*Endpoint) error {
 	if err != nil {
 		return err
 	}
-	b.current.Store(&snapshot{picker: p, endpoints: eps, serving: serving})
+	b.current.Store(&snapshot{picker: p, endpoints: eps, serving: serving, version: b.published.Add(1)})
 	return nil
+}
+
+// Version returns a number that changes whenever the Balancer publishes a
+// new Picker (an Update, a Rebuild): a cache of the set, such as a cookie
+// session's index of endpoints, rebuilds when it changes. Zero means
+// nothing was published yet. One atomic load.
+func (b *Balancer) Version() uint64 {
+	if s := b.current.Load(); s != nil {
+		return s.version
+	}
+	return 0
 }
 
 // Rebuild admits the current endpoints through the Gate again at now (Unix
