@@ -171,7 +171,7 @@ func (r *run) failFast(q request) {
 	p.touch(r.now)
 	p.held--
 	if !q.timedOut {
-		q.res.Done(balancer.DoneInfo{Err: errUpstream, Failure: balancer.UpstreamFailure, Latency: r.now - q.arrival, Now: r.unixNano()})
+		q.res.Done(balancer.DoneInfo{Err: errUpstream, Failure: balancer.UpstreamFailure, Latency: r.now - q.arrival + r.crossDelay(q.cross), Now: r.unixNano()})
 		r.m.fail(failUpstream)
 		r.sessionGoesOn(q.session)
 	}

@@ -37,6 +37,7 @@ type metrics struct {
 	sessionsStarted, sessionFollowUps, sessionMoves int64
 	crashes, changes                                int64
 	faults, toFaulty, timedOut                      int64
+	crossZone, zoned                                int64 // requests sent to another zone; sent by a proxy with a zone
 	// health features (healthrun.go)
 	probes                               int64
 	ejections, downs, panics, detections int

@@ -199,6 +199,14 @@ func (s *Scenario) normalize() error {
 	if px.Timeout < 0 || px.Timeout > Duration(24*time.Hour) {
 		return fieldErr("proxies.timeout", "must be between 0 (none) and 24h, got %v", px.Timeout)
 	}
+	for i, z := range px.Zones {
+		if strings.TrimSpace(z) == "" {
+			return fieldErr(fmt.Sprintf("proxies.zones[%d]", i), "is empty")
+		}
+	}
+	if px.CrossZoneLatency < 0 || px.CrossZoneLatency > Duration(10*time.Second) {
+		return fieldErr("proxies.crossZoneLatency", "must be between 0 and 10s, got %v", px.CrossZoneLatency)
+	}
 	hc, err := px.healthConfig()
 	if err != nil {
 		return err

@@ -170,6 +170,10 @@ type Result struct {
 	// ToFaulty counts the requests a proxy sent to a pod that was failing
 	// or hanging at the time; a retry sent to one counts again.
 	ToFaulty int64 `json:"toFaulty,omitempty"`
+	// CrossZone is the fraction of the requests sent by proxies with a
+	// zone (Proxies.Zones) that went to a pod in another zone; nil when
+	// the proxies have none.
+	CrossZone *float64 `json:"crossZone,omitempty"`
 	// Health is what the proxies' health features did; nil without them.
 	Health  *HealthResult `json:"health,omitempty"`
 	Latency Latency       `json:"latency"`
@@ -235,6 +239,10 @@ func (m *metrics) result(r *run) *Result {
 		Crashes:      m.crashes,
 		Windows:      m.windows,
 		Events:       m.events,
+	}
+	if m.zoned > 0 {
+		x := float64(m.crossZone) / float64(m.zoned)
+		res.CrossZone = &x
 	}
 	if r.proxies[0].h != nil {
 		h := &HealthResult{Probes: m.probes, Ejections: m.ejections, Downs: m.downs, Panics: m.panics,

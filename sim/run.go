@@ -40,6 +40,7 @@ type request struct {
 	pod       int32
 	gen       int32     // bumped each time the slot is reused, to drop a stale timeout
 	fault     faultKind // its pod's fault when it was sent: it is failing or hung, not served
+	cross     bool      // its pod is in another zone than its proxy
 	cancelled bool      // its pod died; its completion event is void
 	timedOut  bool      // the proxy gave up on it: its completion is void, but for the pod
 	live      bool      // the slot is in use
@@ -58,6 +59,7 @@ type session struct {
 
 // proxy is one load balancer with its own view of the endpoints.
 type proxy struct {
+	zone      string // empty: none
 	bal       *balancer.Balancer
 	h         *proxyHealth  // its health Monitor; nil without health features
 	version   int           // endpoint version applied
@@ -202,7 +204,11 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 	balSeed := sc.Seed ^ streamBalancer
 	for i := range sc.Proxies.Replicas {
 		b := balancer.New(alg.New(balancer.NewSource(balSeed + uint64(i))))
-		r.proxies = append(r.proxies, proxy{bal: b})
+		px := proxy{bal: b}
+		if zs := sc.Proxies.Zones; len(zs) > 0 {
+			px.zone = zs[i%len(zs)]
+		}
+		r.proxies = append(r.proxies, px)
 		if err := r.newHealth(i, b, mix64(balSeed^streamHealth+uint64(i))); err != nil {
 			return nil, err
 		}
@@ -518,7 +524,12 @@ func (r *run) attempt(t try) {
 		}
 		ss.lastPod = pi
 	}
-	ri := r.newRequest(request{try: t, pod: pi, res: res, live: true})
+	cross := px.zone != "" && p.zone != px.zone
+	if cross {
+		r.m.crossZone++
+	}
+	r.m.zoned += int64(boolInt(px.zone != ""))
+	ri := r.newRequest(request{try: t, pod: pi, res: res, live: true, cross: cross})
 	r.armTimeout(ri)
 	p.touch(r.now)
 	switch {
@@ -580,7 +591,7 @@ func (r *run) complete(ri int32) {
 		return
 	}
 	if !q.timedOut {
-		lat := r.now - q.arrival
+		lat := r.now - q.arrival + r.crossDelay(q.cross)
 		q.res.Done(balancer.DoneInfo{Latency: lat, Now: r.unixNano()})
 		r.m.success(lat)
 	}
@@ -655,4 +666,19 @@ func (r *run) retryKilled() {
 		r.retryOrFail(t, failKilled)
 	}
 	r.killed = r.killed[:0]
+}
+
+// crossDelay is the latency a request's trip to another zone adds.
+func (r *run) crossDelay(cross bool) time.Duration {
+	if cross {
+		return r.sc.Proxies.CrossZoneLatency.Std()
+	}
+	return 0
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -218,6 +218,14 @@ type Proxies struct {
 	// SlowStart ramps up each pod that joins or turns healthy again.
 	// Left out: none.
 	SlowStart *SlowStart `yaml:"slowStart" json:"slowStart,omitempty"`
+	// Zones are the topology zones the proxies run in, spread round robin
+	// as the pods are (kube-proxy on every node, ingress replicas across
+	// zones). Empty means the proxies have no zone: nothing is cross-zone.
+	Zones []string `yaml:"zones" json:"zones,omitempty"`
+	// CrossZoneLatency is added to the latency of a request that a proxy
+	// sends to a pod in another zone (the network round trip between
+	// zones). Zero means none. At most 10s.
+	CrossZoneLatency Duration `yaml:"crossZoneLatency" json:"crossZoneLatency,omitempty"`
 }
 
 // Churn is one change to the pods, starting at At. Exactly one action

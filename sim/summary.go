@@ -119,6 +119,7 @@ var Metrics = []Metric{
 	{"to_faulty_fraction", "to faulty", -1, percent, func(r *Result) (float64, bool, bool) {
 		return float64(r.ToFaulty) / float64(max(r.Requests, 1)), r.Faults > 0, false
 	}, 0, true},
+	{"cross_zone_fraction", "cross-zone", -1, percent, ptr(func(r *Result) *float64 { return r.CrossZone }), 0, true},
 	{"ejections", "ejections", 0, fixed(1), func(r *Result) (float64, bool, bool) {
 		if r.Health == nil {
 			return 0, false, false
