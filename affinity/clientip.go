@@ -1,0 +1,319 @@
+package affinity
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// The client's IP address: the direct peer (r.RemoteAddr), unless the
+// peer is a trusted proxy, in which case the forwarding header is walked
+// from its right end, the hop nearest to us, towards the left, the
+// client's end. Each address in it was written by the hop to its right;
+// while that hop is trusted the address is believed. The first address
+// that is not a trusted proxy is the client. A trusted proxy that wrote
+// something we cannot read (garbage, Forwarded's "unknown" or an
+// obfuscated "_identifier") ends the walk: the client is that proxy, the
+// furthest hop we can name. A header of trusted proxies only gives its
+// leftmost address. At most MaxForwardHops entries are read, so a
+// 10,000-entry X-Forwarded-For costs what a 64-entry one does.
+//
+// Envoy's source_ip policy hashes its downstream remote address, which is
+// the peer, or with xff_num_trusted_hops the address that many hops from
+// the right of X-Forwarded-For; trusted networks are lbkit's way of
+// saying the same thing without counting hops. The text hashed is Envoy's
+// addressAsString (source/common/network/address_impl.cc): IPv4 dotted
+// decimal, IPv6 from inet_ntop, no port, no brackets.
+
+// MaxForwardHops is the most entries ClientIP reads from a forwarding
+// header. A chain of more trusted proxies ends at the MaxForwardHops-th
+// entry from the right.
+const MaxForwardHops = 64
+
+// ForwardHeader names the header in which trusted proxies record the
+// addresses they forward for.
+type ForwardHeader uint8
+
+const (
+	// AnyForwardHeader reads the first of X-Forwarded-For, Forwarded and
+	// X-Real-IP that the request has. A client can send a header your
+	// proxies do not write and that takes precedence; name the header
+	// when you know it.
+	AnyForwardHeader ForwardHeader = iota
+	// XForwardedFor reads X-Forwarded-For: comma-separated addresses,
+	// each appended by the proxy that received the request from it.
+	XForwardedFor
+	// Forwarded reads the for= parameters of RFC 7239 Forwarded:
+	// for=192.0.2.60, for="[2001:db8::17]:4711".
+	Forwarded
+	// XRealIP reads X-Real-IP, one address set by the proxy in front.
+	XRealIP
+)
+
+// String returns the header's name.
+func (f ForwardHeader) String() string {
+	switch f {
+	case AnyForwardHeader:
+		return "any"
+	case XForwardedFor:
+		return "X-Forwarded-For"
+	case Forwarded:
+		return "Forwarded"
+	case XRealIP:
+		return "X-Real-IP"
+	}
+	return fmt.Sprintf("ForwardHeader(%d)", uint8(f))
+}
+
+// ClientIP returns the address of r's client: the direct peer
+// (r.RemoteAddr, an IPv4-mapped IPv6 address given as IPv4, as Envoy and
+// net.Listen report a dual-stack socket's IPv4 peers), or, when the peer
+// is in trusted, the rightmost address in the first of X-Forwarded-For,
+// Forwarded and X-Real-IP that is not in trusted, walking at most
+// MaxForwardHops entries and only while each hop is trusted. It reports
+// false when RemoteAddr holds no IP address (a Unix socket). It never
+// allocates for addresses without an IPv6 zone; it is safe for
+// concurrent use, as long as trusted is not modified.
+//
+// Header entries may carry a port ("192.0.2.1:80", "[2001:db8::1]:80")
+// or brackets, which are dropped; an IPv4-mapped IPv6 entry is kept as
+// written (matched against trusted in both forms).
+func ClientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
+	if r == nil {
+		return netip.Addr{}, false
+	}
+	return clientIP(r, trusted, AnyForwardHeader)
+}
+
+// HashAddr returns the hash Envoy's source_ip policy gives a client at a:
+// XXH64 (seed 0) of a as Envoy writes it. IPv4 is dotted decimal and IPv6
+// follows RFC 5952, as glibc's inet_ntop writes both; the one difference
+// from netip's String is glibc's dotted form of IPv4-compatible addresses
+// (::/96 with a nonzero seventh group: "::1.2.3.4", not "::102:304"),
+// which HashAddr follows. A zone is written "%zone" (Envoy writes the
+// numeric scope id, so a named zone hashes differently). The zero Addr
+// hashes the empty string. It allocates nothing unless the zone is long.
+func HashAddr(a netip.Addr) uint64 {
+	var buf [64]byte
+	return xxhash.Sum64(appendEnvoyAddr(buf[:0], a))
+}
+
+// appendEnvoyAddr appends a as glibc's inet_ntop writes it.
+func appendEnvoyAddr(b []byte, a netip.Addr) []byte {
+	if a.Is6() && !a.Is4In6() {
+		// inet_ntop6 writes the last 32 bits dotted when the longest
+		// zero run is the first six groups (and for ::ffff:0:0/96, which
+		// netip writes so too).
+		s := a.As16()
+		if s[0]|s[1]|s[2]|s[3]|s[4]|s[5]|s[6]|s[7]|s[8]|s[9]|s[10]|s[11] == 0 && s[12]|s[13] != 0 {
+			b = append(b, "::"...)
+			b = netip.AddrFrom4([4]byte(s[12:])).AppendTo(b)
+			if z := a.Zone(); z != "" {
+				b = append(b, '%')
+				b = append(b, z...)
+			}
+			return b
+		}
+	}
+	return a.AppendTo(b)
+}
+
+// clientIP is ClientIP with the header to read.
+func clientIP(r *http.Request, trusted []netip.Prefix, which ForwardHeader) (netip.Addr, bool) {
+	peer, ok := parsePeer(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if len(trusted) == 0 || !isTrusted(peer, trusted) {
+		return peer, true
+	}
+	lines, rfc7239 := forwardLines(r.Header, which)
+	last := peer // the furthest hop we can vouch for
+	hops := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := lines[i]
+		for line != "" {
+			var entry string
+			line, entry = cutLastEntry(line, rfc7239)
+			if hops++; hops > MaxForwardHops {
+				return last, true
+			}
+			entry = trimOWS(entry)
+			if entry == "" {
+				continue // "a,,b": no claim, nothing to believe
+			}
+			if rfc7239 {
+				if entry, ok = forwardedFor(entry); !ok {
+					return last, true
+				}
+			}
+			a, ok := parseHop(entry)
+			if !ok {
+				return last, true
+			}
+			if !isTrusted(a, trusted) {
+				return a, true
+			}
+			last = a
+		}
+	}
+	return last, true
+}
+
+// parsePeer parses r.RemoteAddr: "ip:port", or a bare address.
+func parsePeer(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	a, ok := parseHop(s)
+	return a.Unmap(), ok
+}
+
+// isTrusted reports whether a is in one of the trusted networks; an
+// IPv4-mapped address matches both IPv4 and IPv6 prefixes.
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.WithZone("")
+	u := a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(u) || p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardLines returns the lines of the header to walk, and whether it is
+// RFC 7239 Forwarded.
+func forwardLines(h http.Header, which ForwardHeader) ([]string, bool) {
+	switch which {
+	case XForwardedFor:
+		return h["X-Forwarded-For"], false
+	case Forwarded:
+		return h["Forwarded"], true
+	case XRealIP:
+		return h["X-Real-Ip"], false
+	}
+	if v := h["X-Forwarded-For"]; len(v) > 0 {
+		return v, false
+	}
+	if v := h["Forwarded"]; len(v) > 0 {
+		return v, true
+	}
+	return h["X-Real-Ip"], false
+}
+
+// cutLastEntry splits the comma-separated list s into what precedes its
+// last entry and that entry. In Forwarded, commas inside quoted strings
+// do not separate. It reads only the bytes of the last entry.
+func cutLastEntry(s string, quoted bool) (rest, entry string) {
+	if !quoted {
+		if i := strings.LastIndexByte(s, ','); i >= 0 {
+			return s[:i], s[i+1:]
+		}
+		return "", s
+	}
+	inQuote := false
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case '"':
+			n := 0 // a quote preceded by an odd number of backslashes is escaped
+			for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+				n++
+			}
+			if n%2 == 0 {
+				inQuote = !inQuote
+			}
+		case ',':
+			if !inQuote {
+				return s[:i], s[i+1:]
+			}
+		}
+	}
+	return "", s
+}
+
+// forwardedFor returns the value of the for parameter of one Forwarded
+// element ("for=192.0.2.60;proto=http"), unquoted. An element without
+// one, or with a quoted value that is malformed or has escapes (no address
+// has them), has none.
+func forwardedFor(elem string) (string, bool) {
+	for elem != "" {
+		var pair string
+		pair, elem = cutPair(elem)
+		name, value, ok := strings.Cut(pair, "=")
+		if !ok || !strings.EqualFold(trimOWS(name), "for") {
+			continue
+		}
+		value = trimOWS(value)
+		if value != "" && value[0] == '"' {
+			if len(value) < 2 || value[len(value)-1] != '"' {
+				return "", false
+			}
+			value = value[1 : len(value)-1]
+			if strings.IndexByte(value, '\\') >= 0 {
+				return "", false
+			}
+		}
+		return value, true
+	}
+	return "", false
+}
+
+// cutPair splits a Forwarded element at its first ";" outside quotes.
+func cutPair(s string) (pair, rest string) {
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if inQuote {
+				i++
+			}
+		case '"':
+			inQuote = !inQuote
+		case ';':
+			if !inQuote {
+				return s[:i], s[i+1:]
+			}
+		}
+	}
+	return s, ""
+}
+
+// maxHopLen bounds the text of one address: the longest IPv6 address with
+// brackets and a port is 47 bytes.
+const maxHopLen = 64
+
+// parseHop parses one forwarding-header address: "192.0.2.1",
+// "2001:db8::1", optionally with brackets or a port ("192.0.2.1:80",
+// "[2001:db8::1]", "[2001:db8::1]:80"). Zones are refused: no address a
+// header names has one that means anything here.
+func parseHop(s string) (netip.Addr, bool) {
+	if len(s) > maxHopLen || strings.IndexByte(s, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, true
+	}
+	if s != "" && s[0] == '[' && s[len(s)-1] == ']' {
+		a, err := netip.ParseAddr(s[1 : len(s)-1])
+		return a, err == nil && a.Is6()
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), true
+	}
+	return netip.Addr{}, false
+}
+
+// trimOWS trims HTTP optional whitespace (spaces and tabs).
+func trimOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
