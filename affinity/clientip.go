@@ -163,10 +163,14 @@ func clientIP(r *http.Request, trusted []netip.Prefix, which ForwardHeader) (net
 	return last, true
 }
 
-// parsePeer parses r.RemoteAddr: "ip:port", or a bare address.
+// parsePeer parses r.RemoteAddr: "ip:port", "[ip%zone]:port", or a bare
+// address. A failed netip parse allocates its error, so the forms are told
+// apart first and text that cannot be an address (a Unix socket's "@")
+// never reaches the parser.
 func parsePeer(s string) (netip.Addr, bool) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
+	if (s != "" && s[0] == '[' && s[len(s)-1] != ']') || (addrText(s) && strings.Count(s, ":") == 1) {
+		ap, err := netip.ParseAddrPort(s)
+		return ap.Addr().Unmap(), err == nil
 	}
 	a, ok := parseHop(s)
 	return a.Unmap(), ok
@@ -289,22 +293,51 @@ const maxHopLen = 64
 // parseHop parses one forwarding-header address: "192.0.2.1",
 // "2001:db8::1", optionally with brackets or a port ("192.0.2.1:80",
 // "[2001:db8::1]", "[2001:db8::1]:80"). Zones are refused: no address a
-// header names has one that means anything here.
+// header names has one that means anything here. Like parsePeer it sorts
+// the forms out before parsing, so that common input never allocates.
 func parseHop(s string) (netip.Addr, bool) {
-	if len(s) > maxHopLen || strings.IndexByte(s, '%') >= 0 {
+	if len(s) > maxHopLen {
 		return netip.Addr{}, false
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a, true
+	if s != "" && s[0] == '[' {
+		if s[len(s)-1] == ']' {
+			if s = s[1 : len(s)-1]; !addrText(s) || strings.IndexByte(s, ':') < 0 {
+				return netip.Addr{}, false
+			}
+			a, err := netip.ParseAddr(s)
+			return a, err == nil
+		}
+		if i := strings.LastIndex(s, "]:"); i < 0 || !addrText(s[1:i]) || !addrText(s[i+2:]) {
+			return netip.Addr{}, false
+		}
+		ap, err := netip.ParseAddrPort(s)
+		return ap.Addr(), err == nil && ap.Addr().Is6()
 	}
-	if s != "" && s[0] == '[' && s[len(s)-1] == ']' {
-		a, err := netip.ParseAddr(s[1 : len(s)-1])
-		return a, err == nil && a.Is6()
+	if !addrText(s) {
+		return netip.Addr{}, false
 	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr(), true
+	if strings.Count(s, ":") == 1 {
+		ap, err := netip.ParseAddrPort(s)
+		return ap.Addr(), err == nil && ap.Addr().Is4()
 	}
-	return netip.Addr{}, false
+	a, err := netip.ParseAddr(s)
+	return a, err == nil
+}
+
+// addrText reports whether s is non-empty and made only of the bytes of
+// IP addresses and ports: hex digits, dots and colons.
+func addrText(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case '0' <= ch && ch <= '9', 'a' <= ch && ch <= 'f', 'A' <= ch && ch <= 'F', ch == '.', ch == ':':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // trimOWS trims HTTP optional whitespace (spaces and tabs).
