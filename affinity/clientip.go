@@ -85,7 +85,8 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	if r == nil {
 		return netip.Addr{}, false
 	}
-	return clientIP(r, trusted, AnyForwardHeader)
+	h, ok := clientIP(r, trusted, AnyForwardHeader)
+	return h.addr, ok
 }
 
 // HashAddr returns the hash Envoy's source_ip policy gives a client at a:
@@ -121,13 +122,30 @@ func appendEnvoyAddr(b []byte, a netip.Addr) []byte {
 	return a.AppendTo(b)
 }
 
+// hop is an address read from the request, with the text Envoy writes
+// for it when that is the text it was read from: an IPv4 address, whose
+// only accepted form (dotted decimal, no leading zeros) is Envoy's.
+// Hashing that text skips formatting the address again.
+type hop struct {
+	addr netip.Addr
+	text string // "" unless it is exactly Envoy's text for addr
+}
+
+// hash is the source_ip hash of h.
+func (h hop) hash() uint64 {
+	if h.text != "" {
+		return hashString(h.text)
+	}
+	return HashAddr(h.addr)
+}
+
 // clientIP is ClientIP with the header to read.
-func clientIP(r *http.Request, trusted []netip.Prefix, which ForwardHeader) (netip.Addr, bool) {
+func clientIP(r *http.Request, trusted []netip.Prefix, which ForwardHeader) (hop, bool) {
 	peer, ok := parsePeer(r.RemoteAddr)
 	if !ok {
-		return netip.Addr{}, false
+		return hop{}, false
 	}
-	if len(trusted) == 0 || !isTrusted(peer, trusted) {
+	if len(trusted) == 0 || !isTrusted(peer.addr, trusted) {
 		return peer, true
 	}
 	lines, rfc7239 := forwardLines(r.Header, which)
@@ -150,30 +168,158 @@ func clientIP(r *http.Request, trusted []netip.Prefix, which ForwardHeader) (net
 					return last, true
 				}
 			}
-			a, ok := parseHop(entry)
+			h, ok := parseHop(entry)
 			if !ok {
 				return last, true
 			}
-			if !isTrusted(a, trusted) {
-				return a, true
+			if !isTrusted(h.addr, trusted) {
+				return h, true
 			}
-			last = a
+			last = h
 		}
 	}
 	return last, true
 }
 
+// A failed netip parse allocates its error, so parsePeer and parseHop
+// tell the forms apart first, and text that cannot be an address (a Unix
+// socket's "@", Forwarded's "unknown") never reaches the parser. Neither
+// needs the port, so neither parses it beyond checking its digits.
+
 // parsePeer parses r.RemoteAddr: "ip:port", "[ip%zone]:port", or a bare
-// address. A failed netip parse allocates its error, so the forms are told
-// apart first and text that cannot be an address (a Unix socket's "@")
-// never reaches the parser.
-func parsePeer(s string) (netip.Addr, bool) {
-	if (s != "" && s[0] == '[' && s[len(s)-1] != ']') || (addrText(s) && strings.Count(s, ":") == 1) {
-		ap, err := netip.ParseAddrPort(s)
-		return ap.Addr().Unmap(), err == nil
+// address, with or without brackets. An IPv4-mapped peer is given as
+// IPv4.
+func parsePeer(s string) (hop, bool) {
+	if a, n, ok := scanIPv4(s); ok && (n == len(s) || (s[n] == ':' && validPort(s[n+1:]))) {
+		return hop{a, s[:n]}, true // the common case, in one pass
 	}
-	a, ok := parseHop(s)
-	return a.Unmap(), ok
+	host := s
+	if i := strings.LastIndexByte(s, ':'); i > 0 && validPort(s[i+1:]) {
+		switch {
+		case s[0] == '[' && s[i-1] == ']':
+			host = s[1 : i-1]
+		case strings.IndexByte(s[:i], ':') < 0:
+			host = s[:i]
+		}
+	}
+	if len(host) >= 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	if strings.IndexByte(host, ':') < 0 {
+		return hop{}, false // not IPv4, as scanIPv4 found
+	}
+	addr, zone, _ := strings.Cut(host, "%")
+	if !addrText(addr) || (zone == "" && len(addr) < len(host)) {
+		return hop{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return hop{}, false
+	}
+	return hop{addr: a.Unmap()}, true
+}
+
+// maxHopLen bounds the text of one address: the longest IPv6 address with
+// brackets and a port is 47 bytes.
+const maxHopLen = 64
+
+// parseHop parses one forwarding-header address: "192.0.2.1",
+// "2001:db8::1", optionally with brackets or a port ("192.0.2.1:80",
+// "[2001:db8::1]", "[2001:db8::1]:80"). Zones are refused: no address a
+// header names has one that means anything here.
+func parseHop(s string) (hop, bool) {
+	if len(s) > maxHopLen || s == "" {
+		return hop{}, false
+	}
+	if a, n, ok := scanIPv4(s); ok && (n == len(s) || (s[n] == ':' && validPort(s[n+1:]))) {
+		return hop{a, s[:n]}, true
+	}
+	host := s
+	if s[0] == '[' {
+		j := strings.LastIndexByte(s, ']')
+		if j < 0 || (j != len(s)-1 && (s[j+1] != ':' || !validPort(s[j+2:]))) {
+			return hop{}, false
+		}
+		host = s[1:j]
+	} else if i := strings.LastIndexByte(s, ':'); i >= 0 && strings.IndexByte(s[:i], ':') < 0 {
+		if !validPort(s[i+1:]) {
+			return hop{}, false
+		}
+		host = s[:i]
+	}
+	if strings.IndexByte(host, ':') < 0 || !addrText(host) {
+		return hop{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	return hop{addr: a}, err == nil
+}
+
+// scanIPv4 parses the dotted-decimal IPv4 address at the start of s,
+// accepting exactly what netip.ParseAddr accepts (four fields of 0 to
+// 255, no leading zeros), and returns where it ends: at the end of s or at
+// the first byte that is neither a digit nor a dot, which the caller
+// checks. One pass, and about half netip's time, which is most of the
+// cost of a client-IP key.
+func scanIPv4(s string) (netip.Addr, int, bool) {
+	var ip [4]byte
+	field, val, digits := 0, 0, 0
+	i := 0
+	for ; i < len(s); i++ {
+		ch := s[i]
+		if '0' <= ch && ch <= '9' {
+			if digits == 1 && val == 0 {
+				return netip.Addr{}, 0, false // leading zero
+			}
+			val = val*10 + int(ch-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, 0, false
+			}
+			continue
+		}
+		if ch != '.' || field == 3 {
+			break
+		}
+		if digits == 0 {
+			return netip.Addr{}, 0, false
+		}
+		ip[field] = byte(val)
+		field, val, digits = field+1, 0, 0
+	}
+	if field != 3 || digits == 0 {
+		return netip.Addr{}, 0, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), i, true
+}
+
+// validPort reports whether s is a port number's digits.
+func validPort(s string) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// addrText reports whether s is non-empty and made only of the bytes of
+// IP addresses: hex digits, dots and colons.
+func addrText(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case '0' <= ch && ch <= '9', 'a' <= ch && ch <= 'f', 'A' <= ch && ch <= 'F', ch == '.', ch == ':':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // isTrusted reports whether a is in one of the trusted networks; an
@@ -284,60 +430,6 @@ func cutPair(s string) (pair, rest string) {
 		}
 	}
 	return s, ""
-}
-
-// maxHopLen bounds the text of one address: the longest IPv6 address with
-// brackets and a port is 47 bytes.
-const maxHopLen = 64
-
-// parseHop parses one forwarding-header address: "192.0.2.1",
-// "2001:db8::1", optionally with brackets or a port ("192.0.2.1:80",
-// "[2001:db8::1]", "[2001:db8::1]:80"). Zones are refused: no address a
-// header names has one that means anything here. Like parsePeer it sorts
-// the forms out before parsing, so that common input never allocates.
-func parseHop(s string) (netip.Addr, bool) {
-	if len(s) > maxHopLen {
-		return netip.Addr{}, false
-	}
-	if s != "" && s[0] == '[' {
-		if s[len(s)-1] == ']' {
-			if s = s[1 : len(s)-1]; !addrText(s) || strings.IndexByte(s, ':') < 0 {
-				return netip.Addr{}, false
-			}
-			a, err := netip.ParseAddr(s)
-			return a, err == nil
-		}
-		if i := strings.LastIndex(s, "]:"); i < 0 || !addrText(s[1:i]) || !addrText(s[i+2:]) {
-			return netip.Addr{}, false
-		}
-		ap, err := netip.ParseAddrPort(s)
-		return ap.Addr(), err == nil && ap.Addr().Is6()
-	}
-	if !addrText(s) {
-		return netip.Addr{}, false
-	}
-	if strings.Count(s, ":") == 1 {
-		ap, err := netip.ParseAddrPort(s)
-		return ap.Addr(), err == nil && ap.Addr().Is4()
-	}
-	a, err := netip.ParseAddr(s)
-	return a, err == nil
-}
-
-// addrText reports whether s is non-empty and made only of the bytes of
-// IP addresses and ports: hex digits, dots and colons.
-func addrText(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; {
-		case '0' <= ch && ch <= '9', 'a' <= ch && ch <= 'f', 'A' <= ch && ch <= 'F', ch == '.', ch == ':':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // trimOWS trims HTTP optional whitespace (spaces and tabs).

@@ -275,18 +275,19 @@ func (k *Keys) ClientIP(r *http.Request) (netip.Addr, bool) {
 	if r == nil {
 		return netip.Addr{}, false
 	}
-	return clientIP(r, k.proxies, k.forward)
+	h, ok := clientIP(r, k.proxies, k.forward)
+	return h.addr, ok
 }
 
 // eval returns the hash of p's value in r, if r has one.
 func (k *Keys) eval(p *policy, r *http.Request) (uint64, bool) {
 	switch p.kind {
 	case kindClientIP:
-		a, ok := clientIP(r, k.proxies, k.forward)
+		h, ok := clientIP(r, k.proxies, k.forward)
 		if !ok {
 			return 0, false
 		}
-		return HashAddr(a), true
+		return h.hash(), true
 	case kindHeader:
 		return hashHeader(r.Header[p.name])
 	case kindCookie:
