@@ -293,9 +293,10 @@ func scanIPv4(s string) (netip.Addr, int, bool) {
 	return netip.AddrFrom4(ip), i, true
 }
 
-// validPort reports whether s is a port number's digits.
+// validPort reports whether s is made of digits, as a port is. Its value
+// does not matter here.
 func validPort(s string) bool {
-	if s == "" || len(s) > 5 {
+	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -93,27 +93,34 @@ func siftDown(s []string, root, end int) {
 	}
 }
 
-// hashCookie hashes the value of the cookie name as CookieHashMethod
-// reads it (Utility::parseCookieValue): each Cookie header line split at
-// ";" with empty pieces dropped; in each piece the name runs from the
-// first non-space byte to the first "=", and the value is the rest, with
-// one pair of surrounding double quotes removed. The first piece with the
-// name decides; an empty value there means no hash. A piece without "="
-// is skipped.
-func hashCookie(lines []string, name string) (uint64, bool) {
+// hashCookie hashes the value of a cookie as CookieHashMethod reads it
+// (Utility::parseCookieValue): each Cookie header line split at ";"; in
+// each piece the name runs from the first non-space byte to the first
+// "=", and the value is the rest, with one pair of surrounding double
+// quotes removed. The first piece with the name decides; an empty value
+// there means no hash. Pieces without "=" are skipped.
+//
+// needle is the name followed by "=". A cookie name has no "=", so a piece
+// is named so exactly when needle starts it after spaces: rather than
+// split every piece, this searches for needle and checks that only spaces
+// stand between it and the ";" before it. The first such match is the
+// first such piece.
+func hashCookie(lines []string, needle string) (uint64, bool) {
 	for _, line := range lines {
-		for line != "" {
-			var piece string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				piece, line = line[:i], line[i+1:]
-			} else {
-				piece, line = line, ""
+		for off := 0; ; {
+			i := strings.Index(line[off:], needle)
+			if i < 0 {
+				break
 			}
-			eq := strings.IndexByte(piece, '=')
-			if eq < 0 || strings.TrimLeft(piece[:eq], " ") != name {
+			i += off
+			if !pieceStart(line, i) {
+				off = i + 1
 				continue
 			}
-			v := piece[eq+1:]
+			v := line[i+len(needle):]
+			if j := strings.IndexByte(v, ';'); j >= 0 {
+				v = v[:j]
+			}
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
@@ -126,21 +133,55 @@ func hashCookie(lines []string, name string) (uint64, bool) {
 	return 0, false
 }
 
-// hashQuery hashes the value of the query parameter name as
+// pieceStart reports whether only spaces stand between line[i] and the
+// start of line or the ";" before it.
+func pieceStart(line string, i int) bool {
+	for i--; i >= 0; i-- {
+		switch line[i] {
+		case ' ':
+		case ';':
+			return true
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// hashQuery hashes the value of a query parameter as
 // QueryParameterHashMethod does (QueryParamsMulti::parseQueryString,
 // which does not decode): the raw query split at "&"; a parameter's name
 // is what comes before its first "=" (all of it when there is none, and
 // then its value is empty); the first parameter whose raw name equals name
 // decides, and its raw value is hashed, empty or not.
+//
+// A valid name has no "&" or "=", so a parameter is named so exactly when
+// name starts it and is followed by "=", "&" or the end; this searches for
+// name rather than splitting every parameter.
 func hashQuery(raw, name string) (uint64, bool) {
-	for raw != "" {
-		var param string
-		param, raw, _ = strings.Cut(raw, "&")
-		if k, v, _ := strings.Cut(param, "="); k == name {
+	for off := 0; ; {
+		i := strings.Index(raw[off:], name)
+		if i < 0 {
+			return 0, false
+		}
+		i += off
+		end := i + len(name)
+		if i > 0 && raw[i-1] != '&' {
+			off = i + 1
+			continue
+		}
+		switch {
+		case end == len(raw), raw[end] == '&':
+			return hashString(""), true
+		case raw[end] == '=':
+			v := raw[end+1:]
+			if j := strings.IndexByte(v, '&'); j >= 0 {
+				v = v[:j]
+			}
 			return hashString(v), true
 		}
+		off = i + 1
 	}
-	return 0, false
 }
 
 // hashPath hashes what Envoy's ":path" header holds: the request target

@@ -148,7 +148,7 @@ type Keys struct {
 // policy is a validated KeyPolicy.
 type policy struct {
 	kind     kind
-	name     string // canonical header key, cookie name or query name
+	name     string // canonical header key, cookie name and "=", or query name
 	terminal bool
 }
 
@@ -226,7 +226,7 @@ func compile(p KeyPolicy) (policy, error) {
 		if !validCookieName(p.Name) {
 			return c, fmt.Errorf("name %q is not a cookie name (RFC 6265 token)", p.Name)
 		}
-		c.kind = kindCookie
+		c.kind, c.name = kindCookie, p.Name+"="
 	case SourceQuery:
 		if !validQueryName(p.Name) {
 			return c, fmt.Errorf("name %q cannot name a raw query parameter (empty, or has '&', '=', '#', a space or a control character)", p.Name)
