@@ -326,10 +326,18 @@ func addrText(s string) bool {
 // isTrusted reports whether a is in one of the trusted networks; an
 // IPv4-mapped address matches both IPv4 and IPv6 prefixes.
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	a = a.WithZone("")
-	u := a.Unmap()
+	a = a.WithZone("") // Contains refuses zoned addresses
+	if a.Is4In6() {
+		u := a.Unmap()
+		for _, p := range trusted {
+			if p.Contains(u) || p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, p := range trusted {
-		if p.Contains(u) || p.Contains(a) {
+		if p.Contains(a) {
 			return true
 		}
 	}

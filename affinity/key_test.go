@@ -364,6 +364,11 @@ func TestClientIP(t *testing.T) {
 		{"IPv4-mapped trusted hop", req("/", proxy, "X-Forwarded-For: 203.0.113.7, ::ffff:10.0.0.2"), trusted, "203.0.113.7"},
 		{"IPv4-mapped client kept as written", req("/", proxy, "X-Forwarded-For: ::ffff:203.0.113.7"), trusted, "::ffff:203.0.113.7"},
 		{"IPv6 peer trusted", req("/", "[2001:db8:ffff::9]:443", "X-Forwarded-For: 203.0.113.7"), trusted, "203.0.113.7"},
+		{"zoned peer trusted", req("/", "[fe80::1%eth0]:443", "X-Forwarded-For: 203.0.113.7"), []netip.Prefix{netip.MustParsePrefix("fe80::/10")}, "203.0.113.7"},
+		{"zoned peer untrusted", req("/", "[fe80::1%eth0]:443", "X-Forwarded-For: 203.0.113.7"), trusted, "fe80::1%eth0"},
+		{"IPv4-mapped peer as IPv4", req("/", "[::ffff:10.0.0.1]:443", "X-Forwarded-For: 203.0.113.7"), trusted, "203.0.113.7"},
+		{"bare IPv6 peer", req("/", "2001:db8::7"), trusted, "2001:db8::7"},
+		{"bracketed peer", req("/", "[2001:db8::7]"), trusted, "2001:db8::7"},
 
 		{"Forwarded", req("/", proxy, `Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711"`), trusted, "2001:db8:cafe::17"},
 		{"Forwarded trusted hop", req("/", proxy, `Forwarded: for=192.0.2.60;proto=http, for=10.9.9.9`), trusted, "192.0.2.60"},
