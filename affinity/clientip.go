@@ -9,24 +9,16 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// The client's IP address: the direct peer (r.RemoteAddr), unless the
-// peer is a trusted proxy, in which case the forwarding header is walked
-// from its right end, the hop nearest to us, towards the left, the
-// client's end. Each address in it was written by the hop to its right;
-// while that hop is trusted the address is believed. The first address
-// that is not a trusted proxy is the client. A trusted proxy that wrote
-// something we cannot read (garbage, Forwarded's "unknown" or an
-// obfuscated "_identifier") ends the walk: the client is that proxy, the
-// furthest hop we can name. A header of trusted proxies only gives its
-// leftmost address. At most MaxForwardHops entries are read, so a
-// 10,000-entry X-Forwarded-For costs what a 64-entry one does.
-//
-// Envoy's source_ip policy hashes its downstream remote address, which is
-// the peer, or with xff_num_trusted_hops the address that many hops from
-// the right of X-Forwarded-For; trusted networks are lbkit's way of
-// saying the same thing without counting hops. The text hashed is Envoy's
-// addressAsString (source/common/network/address_impl.cc): IPv4 dotted
-// decimal, IPv6 from inet_ntop, no port, no brackets.
+// The client's IP address, and its hash as Envoy's source_ip policy makes
+// it. Envoy's router hashes the stream's downstream remote address
+// (StreamInfo::downstreamRemoteAddress), which is the peer, or, when the
+// connection manager is told to (use_remote_address,
+// xff_num_trusted_hops), an address taken that many hops from the right of
+// X-Forwarded-For. Trusted networks say the same thing without counting
+// hops. The text hashed is Envoy's addressAsString
+// (source/common/network/address_impl.cc): IPv4 dotted decimal, IPv6 from
+// inet_ntop, no port (Envoy's tests check that two ports of one address
+// hash alike), no brackets.
 
 // MaxForwardHops is the most entries ClientIP reads from a forwarding
 // header. A chain of more trusted proxies ends at the MaxForwardHops-th
@@ -68,19 +60,34 @@ func (f ForwardHeader) String() string {
 	return fmt.Sprintf("ForwardHeader(%d)", uint8(f))
 }
 
-// ClientIP returns the address of r's client: the direct peer
-// (r.RemoteAddr, an IPv4-mapped IPv6 address given as IPv4, as Envoy and
-// net.Listen report a dual-stack socket's IPv4 peers), or, when the peer
-// is in trusted, the rightmost address in the first of X-Forwarded-For,
-// Forwarded and X-Real-IP that is not in trusted, walking at most
-// MaxForwardHops entries and only while each hop is trusted. It reports
-// false when RemoteAddr holds no IP address (a Unix socket). It never
-// allocates for addresses without an IPv6 zone; it is safe for
-// concurrent use, as long as trusted is not modified.
+// ClientIP returns the address of r's client.
 //
-// Header entries may carry a port ("192.0.2.1:80", "[2001:db8::1]:80")
-// or brackets, which are dropped; an IPv4-mapped IPv6 entry is kept as
-// written (matched against trusted in both forms).
+// That is the direct peer, r.RemoteAddr ("ip:port", "[ip%zone]:port" or a
+// bare address; an IPv4-mapped IPv6 peer is given as IPv4, as Envoy and
+// net.Listen report a dual-stack socket's IPv4 peers), unless the peer is
+// in trusted. Then the first of X-Forwarded-For, Forwarded (its for=
+// parameters) and X-Real-IP that r has is walked from its right end, the
+// hop nearest to us, to the left: each entry there was written by the hop
+// to its right, and is believed while that hop is trusted. The first entry
+// not in trusted is the client: an untrusted peer's claims, and what
+// clients wrote beyond the first untrusted hop, are ignored. A header of
+// trusted proxies only gives its leftmost entry. An entry that is not an
+// address (garbage, Forwarded's "unknown" or an obfuscated "_identifier")
+// ends the walk at the trusted hop that wrote it, the furthest one we can
+// name. Several lines of a header read as one list; empty entries are
+// skipped. At most MaxForwardHops entries are read, so a 10,000-entry
+// X-Forwarded-For costs what a 64-entry one does.
+//
+// Entries may carry a port ("192.0.2.1:80", "[2001:db8::1]:80") or
+// brackets, which are dropped; zones are refused. An IPv4-mapped entry is
+// kept as written, as Envoy keeps it, and matched against trusted in both
+// forms.
+//
+// ClientIP reports false when RemoteAddr holds no IP address (a Unix
+// socket), as Envoy's source_ip policy finds nothing there. It allocates
+// nothing for addresses without a zone, and is safe for concurrent use as
+// long as trusted is not modified. Keys.ClientIP is ClientIP with a
+// KeysConfig's trusted networks and ForwardHeader.
 func ClientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	if r == nil {
 		return netip.Addr{}, false

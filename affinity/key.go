@@ -14,48 +14,10 @@ import (
 
 // Request keys, as Envoy's route hash policies make them
 // (envoy.config.route.v3.RouteAction.HashPolicy, implemented in Envoy's
-// source/common/http/hash_policy.cc). A Keys holds a chain of policies;
-// each names where a request's key comes from: the client's IP address, a
-// header, a cookie, a query parameter or the path. Hash evaluates the
-// policies in order, as HashPolicyImpl::generateHash does:
-//
-//   - a policy that finds its value hashes it (XXH64, seed 0, of the exact
-//     bytes below) and folds that hash h_i into the running hash:
-//     h = rotl64(h, 1) ^ h_i, starting from h = 0, so a lone policy's
-//     hash is h_i itself and two identical policies do not cancel out;
-//   - a policy that finds nothing is skipped;
-//   - after a Terminal policy, the chain stops if a hash exists by then
-//     (found by that policy or by an earlier one);
-//   - when no policy found anything the request has no hash.
-//
-// What each source hashes is a wire format: a proxy built on lbkit and an
-// Envoy configured with the same policies give a request the same hash,
-// so both pick the same endpoint of the same ring or Maglev table. The
-// golden tests pin these strings:
-//
-//   - client IP (Envoy's connection_properties.source_ip): the address as
-//     text, IPv4 dotted decimal, IPv6 as glibc's inet_ntop writes it (RFC
-//     5952, no brackets), never a port; see ClientIP for which address;
-//   - header (Envoy's header): every value of the header, one per header
-//     line as received, sorted bytewise and chained: h = XXH64(v, seed=h)
-//     from h = 0 (HashUtil::xxHash64 over a span, source/common/common/
-//     hash.cc), so the order of the lines does not matter. A header present
-//     with an empty value has a hash; an absent one has none;
-//   - cookie (Envoy's cookie): the value of the first cookie of that name
-//     across the Cookie headers, with one pair of surrounding double quotes
-//     removed, as Utility::parseCookieValue reads it; an empty value has no
-//     hash. Envoy's option to issue a cookie when there is none (ttl) is not
-//     here: Cookies does sessions;
-//   - query parameter (Envoy's query_parameter): the raw, still
-//     percent-encoded value of the first parameter whose raw name equals
-//     Name (Utility::QueryParamsMulti::parseQueryString does not decode); a
-//     parameter without "=" has the empty value, which has a hash;
-//   - path: Envoy has no path policy; the Envoy equivalent is a header
-//     policy on ":path", which hashes the request target as received,
-//     path and query string, percent-encoding intact. SourcePath hashes
-//     exactly that, so that "/cart?id=1" and "/cart?id=2" differ as they
-//     do in Envoy; a path-only key is a header policy on a header the
-//     caller sets, or a query policy.
+// source/common/http/hash_policy.cc), for net/http requests. Keys is the
+// chain and its rules; the extractors are in extract.go and clientip.go.
+// What each source hashes is a wire format, pinned by the golden tests in
+// key_test.go against strings written out from Envoy's C++.
 
 // ErrKeyConfig is wrapped by the errors NewKeys returns.
 var ErrKeyConfig = errors.New("affinity: invalid key configuration")
@@ -118,7 +80,8 @@ type KeyPolicy struct {
 	Terminal bool
 }
 
-// KeysConfig configures request keys.
+// KeysConfig configures request keys. NewKeys copies what it keeps:
+// changing a KeysConfig afterwards does not change the Keys made from it.
 type KeysConfig struct {
 	// Policies are evaluated in order; see Keys. At least one.
 	Policies []KeyPolicy
@@ -135,10 +98,57 @@ type KeysConfig struct {
 }
 
 // Keys computes request keys for hash pickers (ringhash, maglev) from
-// net/http requests, with Envoy's hash-policy semantics and hash values.
-// A Keys is immutable and safe for concurrent use by multiple goroutines;
-// Hash and Request allocate nothing, except to sort a header of more than
-// eight values.
+// net/http requests, with Envoy's hash-policy semantics and hash values, so
+// that a proxy built on lbkit and an Envoy configured with the same
+// policies give a request the same hash, and pick the same endpoint of
+// the same ring or Maglev table.
+//
+// Hash evaluates the policies in order, as Envoy's
+// HashPolicyImpl::generateHash does:
+//
+//   - a policy that finds its value hashes it (XXH64, seed 0) and folds
+//     that hash h_i into the running hash: h = rotl64(h, 1) ^ h_i, from
+//     h = 0, so a lone policy's hash is h_i itself and two identical
+//     policies do not cancel out;
+//   - a policy that finds nothing is skipped;
+//   - after a Terminal policy the chain stops if a hash exists by then,
+//     found by that policy or by an earlier one;
+//   - when no policy found anything the request has no hash.
+//
+// What each source hashes (h_i), exactly:
+//
+//   - SourceClientIP, Envoy's connection_properties source_ip: the
+//     address's text, IPv4 dotted decimal, IPv6 as glibc's inet_ntop
+//     writes it (RFC 5952, no brackets), never a port; HashAddr. Which
+//     address: see ClientIP.
+//   - SourceHeader, Envoy's header: every value of the header, one per
+//     header line as received (not split at commas), sorted bytewise and
+//     chained through the seed, h_i = XXH64(v_n, seed=XXH64(v_n-1, ...
+//     seed=XXH64(v_1, seed=0))), Envoy's HashUtil::xxHash64 over a span
+//     (source/common/common/hash.cc). The order of the lines does not
+//     matter. A header present with an empty value has a hash; an absent
+//     one has none.
+//   - SourceCookie, Envoy's cookie: the value of the first cookie of that
+//     name across the Cookie header lines, with one pair of surrounding
+//     double quotes removed, as Utility::parseCookieValue reads it; an
+//     empty value means no hash. Envoy's option to issue the cookie when
+//     there is none (ttl) is not here: Cookies does sessions.
+//   - SourceQuery, Envoy's query_parameter: the raw, still
+//     percent-encoded value of the first parameter whose raw name equals
+//     Name (Utility::QueryParamsMulti::parseQueryString does not decode);
+//     "?id" and "?id=" both have the empty value, which has a hash.
+//   - SourcePath: Envoy has no path policy. Its equivalent is a header
+//     policy on ":path", which hashes the request target as received,
+//     path and query string, percent-encoding intact; SourcePath hashes
+//     exactly that, so "/cart?id=1" and "/cart?id=2" differ as they do in
+//     Envoy. A key of the path alone is a header the caller sets, or a
+//     query parameter.
+//
+// A Keys is immutable and safe for concurrent use by multiple goroutines.
+// Hash and Request allocate nothing, except to sort more than eight lines
+// of one header, to read a client address with an IPv6 zone, or to escape
+// the path of a request built in this process whose URL has no valid
+// RawPath.
 type Keys struct {
 	policies []policy
 	proxies  []netip.Prefix
