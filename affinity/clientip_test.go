@@ -2,6 +2,7 @@ package affinity_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -154,22 +155,28 @@ func TestHashAddr(t *testing.T) {
 	// left-hand addresses (checked with Python's socket.inet_ntop, which
 	// calls it); Envoy's Ipv6Instance::makeFriendlyAddress uses inet_ntop.
 	for in, envoy := range map[string]string{
-		"192.0.2.1":         "192.0.2.1",
-		"0.0.0.0":           "0.0.0.0",
-		"2001:db8::1":       "2001:db8::1",
-		"2001:DB8:0:0:1::1": "2001:db8::1:0:0:1",
-		"1:0:0:1:0:0:0:1":   "1:0:0:1::1",
-		"1:0:0:0:1:0:0:1":   "1::1:0:0:1",
-		"::":                "::",
-		"::1":               "::1",
-		"::1:0:0":           "::1:0:0",
-		"::ffff:1.2.3.4":    "::ffff:1.2.3.4",
-		"::ffff:0:1.2.3.4":  "::ffff:0:102:304",
-		"::102:304":         "::1.2.3.4",
-		"::1:0":             "::0.1.0.0",
-		"::2:3:4:5:6:7":     "::2:3:4:5:6:7",
-		"fe80::1%eth0":      "fe80::1%eth0",
-		"::102:304%eth0":    "::1.2.3.4%eth0",
+		"192.0.2.1":            "192.0.2.1",
+		"0.0.0.0":              "0.0.0.0",
+		"2001:db8::1":          "2001:db8::1",
+		"2001:DB8:0:0:1::1":    "2001:db8::1:0:0:1",
+		"1:0:0:1:0:0:0:1":      "1:0:0:1::1",
+		"1:0:0:0:1:0:0:1":      "1::1:0:0:1",
+		"::":                   "::",
+		"::1":                  "::1",
+		"::1:0:0":              "::1:0:0",
+		"::ffff:1.2.3.4":       "::ffff:1.2.3.4",
+		"::ffff:0:1.2.3.4":     "::ffff:0:102:304",
+		"::102:304":            "::1.2.3.4",
+		"::1:0":                "::0.1.0.0",
+		"::2:3:4:5:6:7":        "::2:3:4:5:6:7",
+		"::2":                  "::2",
+		"::1:2":                "::0.1.0.2",
+		"::ffff:0.0.0.0":       "::ffff:0.0.0.0",
+		"1::":                  "1::",
+		"1:2:3:4:5:6:7:8":      "1:2:3:4:5:6:7:8",
+		"abcd:ef01:0:0:ffff::": "abcd:ef01:0:0:ffff::",
+		"fe80::1%eth0":         "fe80::1%eth0",
+		"::102:304%eth0":       "::1.2.3.4%eth0",
 	} {
 		a := netip.MustParseAddr(in)
 		assert.Equal(t, xx(envoy), affinity.HashAddr(a), "%s is written %q", in, envoy)
@@ -177,4 +184,24 @@ func TestHashAddr(t *testing.T) {
 	assert.Equal(t, xx(""), affinity.HashAddr(netip.Addr{}))
 	long := netip.MustParseAddr("fe80::1").WithZone(strings.Repeat("z", 100))
 	assert.Equal(t, xx("fe80::1%"+strings.Repeat("z", 100)), affinity.HashAddr(long))
+}
+
+func TestHashAddrMatchesNetip(t *testing.T) {
+	// Apart from IPv4-compatible addresses, inet_ntop's text is netip's
+	// (RFC 5952). Addresses heavy in zero and ffff groups, seeded.
+	rng := rand.New(rand.NewPCG(1, 2))
+	groups := []uint16{0, 0, 0, 0, 0xffff, 1, 0x10, 0x100, 0x1000, 0xabcd}
+	for range 20000 {
+		var b [16]byte
+		for i := 0; i < 16; i += 2 {
+			g := groups[rng.IntN(len(groups))]
+			b[i], b[i+1] = byte(g>>8), byte(g)
+		}
+		a := netip.AddrFrom16(b)
+		want := a.String()
+		if compat := b == [16]byte{12: b[12], 13: b[13], 14: b[14], 15: b[15]} && b[12]|b[13] != 0; compat {
+			want = "::" + netip.AddrFrom4([4]byte(b[12:])).String()
+		}
+		require.Equal(t, xx(want), affinity.HashAddr(a), "%s is written %q", a, want)
+	}
 }

@@ -30,7 +30,9 @@ const (
 	// connection_properties source_ip. Name must be empty.
 	SourceClientIP Source = 1 + iota
 	// SourceHeader hashes every value of the header Name, Envoy's header
-	// policy. Name is case-insensitive. Besides HTTP header names it may
+	// policy. Name is case-insensitive: it is looked up in its canonical
+	// form, as net/http stores the headers it receives. Besides header
+	// names it may
 	// be one of Envoy's pseudo-headers ":authority" (the request's Host),
 	// ":path" (as SourcePath) or ":method"; "Host" reads the request's
 	// Host too, since net/http keeps it out of Header.
