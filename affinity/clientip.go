@@ -302,8 +302,8 @@ func parsePeer(s string) (hop, bool) {
 	return hop{addr: a.Unmap()}, true
 }
 
-// maxHopLen bounds the text of one address: the longest IPv6 address with
-// brackets and a port is 47 bytes.
+// maxHopLen bounds the text of one address: the longest IPv6 address,
+// with a dotted tail, brackets and a port, is 53 bytes.
 const maxHopLen = 64
 
 // parseHop parses one forwarding-header address: "192.0.2.1",
