@@ -339,8 +339,8 @@ func parseHop(s string) (hop, bool) {
 
 // scanIPv4 parses the dotted-decimal IPv4 address at the start of s,
 // accepting exactly what netip.ParseAddr accepts (four fields of 0 to
-// 255, no leading zeros), and returns where it ends: at the end of s or at
-// the first byte that is neither a digit nor a dot, which the caller
+// 255, no leading zeros), and returns where it ends: at the end of s, or
+// at the first byte that cannot continue the address, which the caller
 // checks. One pass, and about half netip's time, which is most of the
 // cost of a client-IP key.
 func scanIPv4(s string) (netip.Addr, int, bool) {
