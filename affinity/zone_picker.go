@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 
 	"github.com/lbkit/lbkit/balancer"
@@ -24,7 +25,8 @@ type zoneRoute struct {
 
 // zonePicker routes requests among several zones. Immutable.
 type zonePicker struct {
-	routes []zoneRoute // the last one's limit is math.MaxUint64
+	routes []zoneRoute
+	limits []uint64 // the routes' limits but the last
 	all    balancer.Picker
 	src    rand.Source
 }
@@ -58,7 +60,11 @@ func (z Zones) assemble(s *zoneSet, routes []route, all balancer.Picker) (balanc
 	if len(parts) == 1 {
 		return &localPicker{zone: parts[0].p, n: parts[0].n, all: all}, nil
 	}
-	return &zonePicker{routes: parts, all: all, src: z.Rand}, nil
+	limits := make([]uint64, len(parts)-1)
+	for i := range limits {
+		limits[i] = parts[i].limit
+	}
+	return &zonePicker{routes: parts, limits: limits, all: all, src: z.Rand}, nil
 }
 
 // drawLimit turns a cumulative share in [0, 1] into a limit on a 64-bit
@@ -92,13 +98,24 @@ func (p *zonePicker) Pick(req balancer.Request) (*balancer.Endpoint, error) {
 		u = xrand.Uint64(p.src)
 	}
 	// The first route whose limit is above u; the last takes the rest.
-	lo, hi := 0, len(p.routes)-1
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if u < p.routes[mid].limit {
-			hi = mid
-		} else {
-			lo = mid + 1
+	// A draw is random, so a branch on it is mispredicted half the time:
+	// a few routes are counted without one (the borrow of u - l is 1
+	// when u < l).
+	lo := 0
+	if lim := p.limits; len(lim) <= 4 {
+		for _, l := range lim {
+			_, below := bits.Sub64(u, l, 0)
+			lo += int(1 - below)
+		}
+	} else {
+		hi := len(lim)
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if u < lim[mid] {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
 		}
 	}
 	r := &p.routes[lo]
