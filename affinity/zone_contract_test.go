@@ -212,6 +212,34 @@ func TestZonesErrors(t *testing.T) {
 	require.ErrorIs(t, err, maglev.ErrTableSize)
 }
 
+// listPicker is a Picker of a type that cannot be compared (it holds a
+// slice), as a user's Builder may make.
+type listPicker struct{ eps []*balancer.Endpoint }
+
+func (p listPicker) Pick(balancer.Request) (*balancer.Endpoint, error) { return p.eps[0], nil }
+
+type listBuilder struct{}
+
+func (listBuilder) Build(eps []*balancer.Endpoint) (balancer.Picker, error) {
+	if len(eps) == 0 {
+		return balancer.EmptyPicker{}, nil
+	}
+	return listPicker{eps}, nil
+}
+
+// TestZonesAnyPicker: Pickers of any type work inside, even ones that
+// cannot be compared, and TableBytes is 0 without tables.
+func TestZonesAnyPicker(t *testing.T) {
+	for _, bs := range zoneSets {
+		p := lbtest.MustBuild(t, affinity.Zones{Local: "a", Builder: listBuilder{}, Proxies: evenProxies}, lbtest.Endpoints(bs))
+		_, err := p.Pick(balancer.Request{})
+		require.NoError(t, err)
+		if ts, ok := p.(balancer.TableSizer); ok {
+			assert.Zero(t, ts.TableBytes())
+		}
+	}
+}
+
 // FuzzZones feeds arbitrary configurations and endpoint sets to Build:
 // it rejects a bad configuration with an error wrapping ErrZoneConfig and
 // never panics; the Picker it builds picks members of the set, and Shares

@@ -20,7 +20,8 @@ import (
 type zoneRoute struct {
 	limit uint64
 	p     balancer.Picker
-	n     int // endpoints p picks from
+	n     int  // endpoints p picks from
+	every bool // p is the Picker of every endpoint
 }
 
 // zonePicker routes requests among several zones. Immutable.
@@ -44,7 +45,7 @@ func (z Zones) assemble(s *zoneSet, routes []route, all balancer.Picker) (balanc
 	parts := make([]zoneRoute, len(routes))
 	var cum float64
 	for i, r := range routes {
-		part := zoneRoute{p: all, n: s.n}
+		part := zoneRoute{p: all, n: s.n, every: true}
 		if r.zone != everyZone {
 			p, err := z.Builder.Build(s.eps[r.zone])
 			if err != nil {
@@ -57,6 +58,9 @@ func (z Zones) assemble(s *zoneSet, routes []route, all balancer.Picker) (balanc
 		parts[i] = part
 	}
 	parts[len(parts)-1].limit = math.MaxUint64
+	if len(parts) == 1 && parts[0].every {
+		return all, nil
+	}
 	if len(parts) == 1 {
 		return &localPicker{zone: parts[0].p, n: parts[0].n, all: all}, nil
 	}
@@ -89,7 +93,7 @@ func zoneDraw(h uint64) uint64 {
 }
 
 // Pick chooses the zone by the request's hash, or at random, and picks in
-// it (see the package documentation on zones).
+// it (see Zones).
 func (p *zonePicker) Pick(req balancer.Request) (*balancer.Endpoint, error) {
 	var u uint64
 	if req.HasHash {
@@ -145,7 +149,7 @@ func pickIn(zone balancer.Picker, n int, all balancer.Picker, req balancer.Reque
 func (p *zonePicker) TableBytes() int {
 	n := tableBytes(p.all)
 	for _, r := range p.routes {
-		if r.p != p.all {
+		if !r.every {
 			n += tableBytes(r.p)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // The plan of zone routing: which zones receive what share of a proxy's
-// requests (see the package documentation on zones).
+// requests (see Zones).
 
 // zoneSet is an endpoint set grouped by zone.
 type zoneSet struct {
@@ -45,7 +45,8 @@ func (z Zones) prepare(eps []*balancer.Endpoint) (*zoneSet, []route, error) {
 		return s, nil, nil
 	}
 	if z.Mode == PreferClose {
-		if s.blank || s.local < 0 {
+		// One zone is the same as none: every endpoint.
+		if s.blank || s.local < 0 || len(s.names) == 1 {
 			return s, nil, nil
 		}
 		return s, []route{{zone: s.local, share: 1}}, nil

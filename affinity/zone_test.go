@@ -402,6 +402,34 @@ func TestZonesPanic(t *testing.T) {
 	}
 }
 
+// TestZonesSlowStart composes with the health package's slow start: a
+// pod that joins the local zone ramps up, by weight for round robin (its
+// zone's capacity ramps with it) and by two tables for Maglev; picks
+// never fail, and it takes a growing share of its zone's requests.
+func TestZonesSlowStart(t *testing.T) {
+	const t0 = int64(1e18)
+	for _, b := range []balancer.Builder{roundrobin.Config{}, maglev.Config{TableSize: 4099}} {
+		bal := balancer.New(affinity.Zones{Local: "a", Builder: b})
+		require.NoError(t, bal.UpdateAt(t0, zoned(abc, 3, 3, 3)))
+		m, err := health.New(bal, health.Config{SlowStart: &health.SlowStart{Window: 10e9}}, t0)
+		require.NoError(t, err)
+		bs := append(zoned(abc, 3, 3, 3), balancer.Backend{ID: "10.0.0.9:8080", Zone: "a"})
+		require.NoError(t, bal.UpdateAt(t0+1e9, bs))
+		share := func() float64 {
+			zones, ids := zoneCounts(t, bal.Picker(), 8000, true)
+			require.Equal(t, map[string]int{"a": 8000}, zones, "picks leave the local zone")
+			return float64(ids["10.0.0.9:8080"]) / 8000
+		}
+		early := share()
+		for now := t0 + 2e9; now < t0+12e9; {
+			now = min(m.Advance(now), t0+12e9)
+		}
+		late := share()
+		assert.Less(t, early, 0.15, "early in the ramp")
+		assert.InDelta(t, 0.25, late, 0.04, "after the ramp: a quarter of zone a")
+	}
+}
+
 // TestZonesRetry: a retry stays in the zone while it has endpoints the
 // earlier attempts may not have used, and goes anywhere after.
 func TestZonesRetry(t *testing.T) {
