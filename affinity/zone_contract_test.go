@@ -250,6 +250,7 @@ func FuzzZones(f *testing.F) {
 	f.Add("", uint8(0), -1, math.NaN(), -1.0, math.Inf(1), true, []byte{})
 	f.Add("a", uint8(7), 3, 1e308, 1e308, 5e-324, true, []byte{255, 0, 128, 64, 2, 2, 2})
 	f.Add("c", uint8(0), 1, 1e308, 1e308, 1e308, true, []byte{0, 1, 2, 0, 1, 2, 4, 9})
+	f.Add("c", uint8(0), 1, 1e308, 1e308, 5e-324, true, []byte{0, 1, 0, 1, 4, 5, 8, 9})
 	zones := []string{"a", "b", "c", ""}
 	f.Fuzz(func(t *testing.T, local string, mode uint8, minSize int, pa, pb, pc float64, withProxies bool, layout []byte) {
 		z := affinity.Zones{Local: local, Builder: roundrobin.Config{}, Mode: affinity.ZoneMode(mode), MinClusterSize: minSize, Rand: balancer.NewSource(1)}

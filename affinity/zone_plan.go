@@ -169,9 +169,13 @@ func (z Zones) proxyShares(s *zoneSet) ([]float64, float64, bool) {
 	for _, v := range z.Proxies {
 		sum += v / top
 	}
+	local := z.Proxies[z.Local] / top / sum
+	if local == 0 {
+		return nil, 0, false // a share too small for a float64: none
+	}
 	p := make([]float64, len(s.names))
 	for i, name := range s.names {
 		p[i] = z.Proxies[name] / top / sum
 	}
-	return p, z.Proxies[z.Local] / top / sum, true
+	return p, local, true
 }
