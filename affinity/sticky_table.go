@@ -1,0 +1,319 @@
+package affinity
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lbkit/lbkit/balancer"
+)
+
+// The sticky table's layout. A bucket fills three cache lines: the
+// sequence count and the keys, the endpoints, the last-use times. A
+// lookup reads the first line, and one word of each of the others for the
+// slot whose key matches.
+const (
+	stickyWays      = 7  // slots a bucket
+	maxStickyShards = 64 // writer locks
+	// stickyTries is how many times a lookup reads a bucket that a writer
+	// is changing before it takes the shard's lock instead.
+	stickyTries = 4
+)
+
+// bucket holds stickyWays sessions. A slot is empty when its endpoint is
+// nil (its key is then 0, which is also a valid key).
+//
+// Writers hold the lock of the bucket's shard. A writer that changes a
+// slot's key or endpoint, or empties it, makes seq odd first and even
+// again after (a seqlock): a reader reads seq, then the slot, then seq
+// again, and trusts what it read only when seq was even and did not move.
+// last is also written without the lock, by readers refreshing a session,
+// with CompareAndSwap so that a refresh never lands on a slot a writer has
+// just reused: its CompareAndSwap fails and the reader reads again.
+type bucket struct {
+	seq  atomic.Uint64
+	keys [stickyWays]atomic.Uint64
+	eps  [stickyWays]atomic.Pointer[balancer.Endpoint]
+	_    [8]byte
+	last [stickyWays]atomic.Int64 // Unix nanoseconds
+	_    [8]byte
+}
+
+// shard serialises the writers of a group of buckets. It fills a cache
+// line, and the shards are an array apart from the buckets, so a lock
+// never shares a line with another shard's lock or with a session.
+type shard struct {
+	mu      sync.Mutex
+	n       atomic.Int64  // slots in use; written under mu
+	evicted atomic.Uint64 // live sessions evicted; written under mu
+	_       [40]byte
+}
+
+// probe outcomes.
+const (
+	probeAbsent = iota // the bucket does not hold the key
+	probeHit           // it holds a live session with a usable endpoint
+	probeDead          // it holds the key's session, expired or with an unusable endpoint
+	probeBusy          // a writer kept changing the bucket
+)
+
+// layout allocates the buckets and shards for maxEntries sessions.
+func (s *Sticky) layout(maxEntries int) {
+	nb := (maxEntries + stickyWays - 1) / stickyWays
+	shards := 1
+	// Every shard has at least two buckets, the two choices of its keys.
+	for shards < maxStickyShards && shards*4 <= nb {
+		shards *= 2
+	}
+	perShard := (nb + shards - 1) / shards
+	s.buckets = make([]bucket, shards*perShard)
+	s.shards = make([]shard, shards)
+	s.perShard = uint64(perShard)
+	s.shardMask = uint64(shards - 1)
+}
+
+// stickyMix scatters a key over the table: wyhash's multiply-and-fold.
+// Keys that callers hash well pass through unharmed; sequential ones
+// (user IDs) spread as well as random ones.
+func stickyMix(k uint64) uint64 {
+	hi, lo := bits.Mul64(k^0xa0761d6478bd642f, 0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+// locate returns key's two buckets (the same bucket twice in a table of
+// one bucket) and its shard. The low bits of the mixed key choose the
+// shard, its high half the first bucket of the shard, and bits 8 to 39
+// the second among the shard's other buckets.
+func (s *Sticky) locate(key uint64) (a, c *bucket, sh uint64) {
+	x := stickyMix(key)
+	sh = x & s.shardMask
+	n := s.perShard
+	i := uint64(uint32(x>>32)) * n >> 32
+	j := i
+	if n > 1 {
+		j = i + 1 + uint64(uint32(x>>8))*(n-1)>>32
+		if j >= n {
+			j -= n
+		}
+	}
+	base := sh * n
+	return &s.buckets[base+i], &s.buckets[base+j], sh
+}
+
+// live reports whether a session last used at l is live at now. A last
+// use after now (clocks of different goroutines) is live.
+func (s *Sticky) live(l, now int64) bool { return now-l <= s.ttl }
+
+// probe looks for key's session in b without a lock and, on a hit,
+// refreshes it.
+func (s *Sticky) probe(b *bucket, key uint64, now int64) (*balancer.Endpoint, int) {
+	for range stickyTries {
+		seq := b.seq.Load()
+		if seq&1 != 0 {
+			continue
+		}
+		var e *balancer.Endpoint
+		i := 0
+		for ; i < stickyWays; i++ {
+			if b.keys[i].Load() == key {
+				if e = b.eps[i].Load(); e != nil {
+					break
+				}
+			}
+		}
+		if e == nil {
+			if b.seq.Load() == seq {
+				return nil, probeAbsent
+			}
+			continue
+		}
+		l := b.last[i].Load()
+		if b.seq.Load() != seq {
+			continue
+		}
+		if !s.live(l, now) || !e.Usable() {
+			return nil, probeDead
+		}
+		if now-l > s.gran && !b.last[i].CompareAndSwap(l, now) {
+			// Another reader refreshed the session, or a writer reused
+			// its slot: read again.
+			continue
+		}
+		return e, probeHit
+	}
+	return nil, probeBusy
+}
+
+// find returns the bucket and slot that hold key's session, or nil. The
+// caller holds the shard's lock.
+func find(a, c *bucket, key uint64) (*bucket, int) {
+	for _, b := range [2]*bucket{a, c} {
+		for i := range stickyWays {
+			if b.keys[i].Load() == key && b.eps[i].Load() != nil {
+				return b, i
+			}
+		}
+	}
+	return nil, 0
+}
+
+// pickLocked is Pick's path for a key without a usable session at hand:
+// under the shard's lock, it uses the session another goroutine may just
+// have made, or picks through b and pins key to the result.
+func (s *Sticky) pickLocked(b *balancer.Balancer, key uint64, req balancer.Request, now int64) (balancer.Result, bool, error) {
+	a, c, sh := s.locate(key)
+	m := &s.shards[sh]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	bk, i := find(a, c, key)
+	if bk != nil {
+		if e := bk.eps[i].Load(); e.Usable() && s.refresh(bk, i, now) {
+			return e.Begin(), true, nil
+		}
+	}
+	res, err := b.Pick(req)
+	if err != nil {
+		return res, false, err
+	}
+	if bk != nil {
+		bk.seq.Add(1)
+		bk.eps[i].Store(res.Endpoint)
+		bk.last[i].Store(now)
+		bk.seq.Add(1)
+		return res, false, nil
+	}
+	s.insert(m, a, c, key, res.Endpoint, now)
+	return res, false, nil
+}
+
+// lookupLocked is Lookup under the shard's lock, for when writers kept
+// the key's bucket busy.
+func (s *Sticky) lookupLocked(key uint64, now int64) (*balancer.Endpoint, bool) {
+	a, c, sh := s.locate(key)
+	m := &s.shards[sh]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	bk, i := find(a, c, key)
+	if bk == nil {
+		return nil, false
+	}
+	if e := bk.eps[i].Load(); e.Usable() && s.refresh(bk, i, now) {
+		return e, true
+	}
+	return nil, false
+}
+
+// refresh reports whether slot i of b is live at now and, if so,
+// refreshes it. The caller holds the shard's lock.
+func (s *Sticky) refresh(b *bucket, i int, now int64) bool {
+	for {
+		l := b.last[i].Load()
+		if !s.live(l, now) {
+			return false
+		}
+		if now-l <= s.gran || b.last[i].CompareAndSwap(l, now) {
+			return true
+		}
+	}
+}
+
+// insert pins key, which neither a nor c holds, to e at now. The caller
+// holds m, the buckets' shard's lock.
+func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint, now int64) {
+	na := s.reap(m, a, now)
+	nc := na
+	if c != a {
+		nc = s.reap(m, c, now)
+	}
+	b := a
+	if nc < na {
+		b = c
+	}
+	if min(na, nc) < stickyWays {
+		for i := range stickyWays {
+			if b.eps[i].Load() == nil {
+				s.put(b, i, key, e, now)
+				m.n.Add(1)
+				return
+			}
+		}
+	}
+	// Both buckets are full of live sessions: evict one whose endpoint
+	// is unusable, or else the least recently used.
+	vb, vi, vl := a, -1, int64(0)
+	for _, b := range [2]*bucket{a, c} {
+		for i := range stickyWays {
+			if !b.eps[i].Load().Usable() {
+				s.put(b, i, key, e, now)
+				return
+			}
+			if l := b.last[i].Load(); vi < 0 || l < vl {
+				vb, vi, vl = b, i, l
+			}
+		}
+	}
+	s.put(vb, vi, key, e, now)
+	m.evicted.Add(1)
+}
+
+// put writes a session into slot i of b. The caller holds the shard's
+// lock.
+func (s *Sticky) put(b *bucket, i int, key uint64, e *balancer.Endpoint, now int64) {
+	b.seq.Add(1)
+	b.keys[i].Store(key)
+	b.eps[i].Store(e)
+	b.last[i].Store(now)
+	b.seq.Add(1)
+}
+
+// reap empties b's expired slots and returns how many it still uses. The
+// caller holds m, b's shard's lock.
+func (s *Sticky) reap(m *shard, b *bucket, now int64) int {
+	used, expired := 0, 0
+	for i := range stickyWays {
+		if b.eps[i].Load() != nil {
+			used++
+			if !s.live(b.last[i].Load(), now) {
+				expired++
+			}
+		}
+	}
+	if expired == 0 {
+		return used
+	}
+	b.seq.Add(1)
+	for i := range stickyWays {
+		if b.eps[i].Load() == nil {
+			continue
+		}
+		// A reader that refreshes the session from now on fails its
+		// CompareAndSwap and reads again; one that refreshed it first
+		// keeps it.
+		if l := b.last[i].Load(); !s.live(l, now) && b.last[i].CompareAndSwap(l, 0) {
+			b.keys[i].Store(0)
+			b.eps[i].Store(nil)
+			used--
+			m.n.Add(-1)
+		}
+	}
+	b.seq.Add(1)
+	return used
+}
+
+// forget empties key's slot, if it has one.
+func (s *Sticky) forget(key uint64) {
+	a, c, sh := s.locate(key)
+	m := &s.shards[sh]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, i := find(a, c, key)
+	if b == nil {
+		return
+	}
+	b.seq.Add(1)
+	b.keys[i].Store(0)
+	b.eps[i].Store(nil)
+	b.last[i].Store(0)
+	b.seq.Add(1)
+	m.n.Add(-1)
+}
