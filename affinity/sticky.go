@@ -168,10 +168,7 @@ func (s *Sticky) Pick(b *balancer.Balancer, key uint64, req balancer.Request, no
 		now = time.Now().UnixNano()
 	}
 	a, c, _ := s.locate(key)
-	e, st := s.probe(a, key, now)
-	if st == probeAbsent && c != a {
-		e, st = s.probe(c, key, now)
-	}
+	e, st := s.probe(a, c, key, now)
 	if st == probeHit {
 		return e.Begin(), true, nil
 	}
@@ -190,10 +187,7 @@ func (s *Sticky) Lookup(key uint64, now int64) (*balancer.Endpoint, bool) {
 		now = time.Now().UnixNano()
 	}
 	a, c, _ := s.locate(key)
-	e, st := s.probe(a, key, now)
-	if st == probeAbsent && c != a {
-		e, st = s.probe(c, key, now)
-	}
+	e, st := s.probe(a, c, key, now)
 	switch st {
 	case probeHit:
 		return e, true

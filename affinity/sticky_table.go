@@ -9,9 +9,9 @@ import (
 )
 
 // The sticky table's layout. A bucket fills three cache lines: the
-// sequence count and the keys, the endpoints, the last-use times. A
-// lookup reads the first line, and one word of each of the others for the
-// slot whose key matches.
+// sequence count and the keys, then the slots (an endpoint and a last-use
+// time each). A lookup reads the first line of each of the key's two
+// buckets, and the line of the slot whose key matches.
 const (
 	stickyWays      = 7  // slots a bucket
 	maxStickyShards = 64 // writer locks
@@ -31,12 +31,18 @@ const (
 // with CompareAndSwap so that a refresh never lands on a slot a writer has
 // just reused: its CompareAndSwap fails and the reader reads again.
 type bucket struct {
-	seq  atomic.Uint64
-	keys [stickyWays]atomic.Uint64
-	eps  [stickyWays]atomic.Pointer[balancer.Endpoint]
-	_    [8]byte
-	last [stickyWays]atomic.Int64 // Unix nanoseconds
-	_    [8]byte
+	seq   atomic.Uint64
+	keys  [stickyWays]atomic.Uint64
+	slots [stickyWays]slot
+	_     [16]byte
+}
+
+// slot is a session's endpoint and the time of its last use (Unix
+// nanoseconds), side by side so that a hit reads one more cache line
+// after the keys' (slots start on a line and never straddle one).
+type slot struct {
+	ep   atomic.Pointer[balancer.Endpoint]
+	last atomic.Int64
 }
 
 // shard serialises the writers of a group of buckets. It fills a cache
@@ -104,37 +110,42 @@ func (s *Sticky) locate(key uint64) (a, c *bucket, sh uint64) {
 // use after now (clocks of different goroutines) is live.
 func (s *Sticky) live(l, now int64) bool { return now-l <= s.ttl }
 
-// probe looks for key's session in b without a lock and, on a hit,
-// refreshes it.
-func (s *Sticky) probe(b *bucket, key uint64, now int64) (*balancer.Endpoint, int) {
+// probe looks for key's session in its buckets a and c without a lock
+// and, on a hit, refreshes it. It reads both buckets' keys at once, and
+// finds the matching slot without a branch on its position, so that
+// neither a cold table (two cache misses in parallel, not one after the
+// other) nor the slot a key happens to sit in costs a misprediction.
+func (s *Sticky) probe(a, c *bucket, key uint64, now int64) (*balancer.Endpoint, int) {
+	bs := [2]*bucket{a, c}
 	for range stickyTries {
-		seq := b.seq.Load()
-		if seq&1 != 0 {
+		sa, sc := a.seq.Load(), c.seq.Load()
+		if (sa|sc)&1 != 0 {
 			continue
 		}
 		var e *balancer.Endpoint
+		var b *bucket
 		i := 0
-		for ; i < stickyWays; i++ {
-			if b.keys[i].Load() == key {
-				if e = b.eps[i].Load(); e != nil {
-					break
-				}
+		for m := a.match(key) | c.match(key)<<8; m != 0; m &= m - 1 {
+			t := bits.TrailingZeros32(m)
+			b, i = bs[t>>3], t&7
+			if e = b.slots[i].ep.Load(); e != nil {
+				break
 			}
 		}
 		if e == nil {
-			if b.seq.Load() == seq {
+			if a.seq.Load() == sa && c.seq.Load() == sc {
 				return nil, probeAbsent
 			}
 			continue
 		}
-		l := b.last[i].Load()
-		if b.seq.Load() != seq {
+		l := b.slots[i].last.Load()
+		if a.seq.Load() != sa || c.seq.Load() != sc {
 			continue
 		}
 		if !s.live(l, now) || !e.Usable() {
 			return nil, probeDead
 		}
-		if now-l > s.gran && !b.last[i].CompareAndSwap(l, now) {
+		if now-l > s.gran && !b.slots[i].last.CompareAndSwap(l, now) {
 			// Another reader refreshed the session, or a writer reused
 			// its slot: read again.
 			continue
@@ -144,12 +155,30 @@ func (s *Sticky) probe(b *bucket, key uint64, now int64) (*balancer.Endpoint, in
 	return nil, probeBusy
 }
 
+// match returns the set of b's slots whose key is key, as bits: seven
+// compares without a branch (stickyWays is 7; sticky_layout_test.go
+// checks it).
+func (b *bucket) match(key uint64) uint32 {
+	k := &b.keys
+	return b2u(k[0].Load() == key) | b2u(k[1].Load() == key)<<1 | b2u(k[2].Load() == key)<<2 |
+		b2u(k[3].Load() == key)<<3 | b2u(k[4].Load() == key)<<4 | b2u(k[5].Load() == key)<<5 |
+		b2u(k[6].Load() == key)<<6
+}
+
+// b2u is 1 for true and 0 for false; the compiler makes it a SETcc.
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // find returns the bucket and slot that hold key's session, or nil. The
 // caller holds the shard's lock.
 func find(a, c *bucket, key uint64) (*bucket, int) {
 	for _, b := range [2]*bucket{a, c} {
 		for i := range stickyWays {
-			if b.keys[i].Load() == key && b.eps[i].Load() != nil {
+			if b.keys[i].Load() == key && b.slots[i].ep.Load() != nil {
 				return b, i
 			}
 		}
@@ -167,7 +196,7 @@ func (s *Sticky) pickLocked(b *balancer.Balancer, key uint64, req balancer.Reque
 	defer m.mu.Unlock()
 	bk, i := find(a, c, key)
 	if bk != nil {
-		if e := bk.eps[i].Load(); e.Usable() && s.refresh(bk, i, now) {
+		if e := bk.slots[i].ep.Load(); e.Usable() && s.refresh(bk, i, now) {
 			return e.Begin(), true, nil
 		}
 	}
@@ -177,8 +206,8 @@ func (s *Sticky) pickLocked(b *balancer.Balancer, key uint64, req balancer.Reque
 	}
 	if bk != nil {
 		bk.seq.Add(1)
-		bk.eps[i].Store(res.Endpoint)
-		bk.last[i].Store(now)
+		bk.slots[i].ep.Store(res.Endpoint)
+		bk.slots[i].last.Store(now)
 		bk.seq.Add(1)
 		return res, false, nil
 	}
@@ -197,7 +226,7 @@ func (s *Sticky) lookupLocked(key uint64, now int64) (*balancer.Endpoint, bool) 
 	if bk == nil {
 		return nil, false
 	}
-	if e := bk.eps[i].Load(); e.Usable() && s.refresh(bk, i, now) {
+	if e := bk.slots[i].ep.Load(); e.Usable() && s.refresh(bk, i, now) {
 		return e, true
 	}
 	return nil, false
@@ -207,11 +236,11 @@ func (s *Sticky) lookupLocked(key uint64, now int64) (*balancer.Endpoint, bool) 
 // refreshes it. The caller holds the shard's lock.
 func (s *Sticky) refresh(b *bucket, i int, now int64) bool {
 	for {
-		l := b.last[i].Load()
+		l := b.slots[i].last.Load()
 		if !s.live(l, now) {
 			return false
 		}
-		if now-l <= s.gran || b.last[i].CompareAndSwap(l, now) {
+		if now-l <= s.gran || b.slots[i].last.CompareAndSwap(l, now) {
 			return true
 		}
 	}
@@ -231,7 +260,7 @@ func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint
 	}
 	if min(na, nc) < stickyWays {
 		for i := range stickyWays {
-			if b.eps[i].Load() == nil {
+			if b.slots[i].ep.Load() == nil {
 				s.put(b, i, key, e, now)
 				m.n.Add(1)
 				return
@@ -243,11 +272,11 @@ func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint
 	vb, vi, vl := a, -1, int64(0)
 	for _, b := range [2]*bucket{a, c} {
 		for i := range stickyWays {
-			if !b.eps[i].Load().Usable() {
+			if !b.slots[i].ep.Load().Usable() {
 				s.put(b, i, key, e, now)
 				return
 			}
-			if l := b.last[i].Load(); vi < 0 || l < vl {
+			if l := b.slots[i].last.Load(); vi < 0 || l < vl {
 				vb, vi, vl = b, i, l
 			}
 		}
@@ -261,8 +290,8 @@ func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint
 func (s *Sticky) put(b *bucket, i int, key uint64, e *balancer.Endpoint, now int64) {
 	b.seq.Add(1)
 	b.keys[i].Store(key)
-	b.eps[i].Store(e)
-	b.last[i].Store(now)
+	b.slots[i].ep.Store(e)
+	b.slots[i].last.Store(now)
 	b.seq.Add(1)
 }
 
@@ -271,9 +300,9 @@ func (s *Sticky) put(b *bucket, i int, key uint64, e *balancer.Endpoint, now int
 func (s *Sticky) reap(m *shard, b *bucket, now int64) int {
 	used, expired := 0, 0
 	for i := range stickyWays {
-		if b.eps[i].Load() != nil {
+		if b.slots[i].ep.Load() != nil {
 			used++
-			if !s.live(b.last[i].Load(), now) {
+			if !s.live(b.slots[i].last.Load(), now) {
 				expired++
 			}
 		}
@@ -283,15 +312,15 @@ func (s *Sticky) reap(m *shard, b *bucket, now int64) int {
 	}
 	b.seq.Add(1)
 	for i := range stickyWays {
-		if b.eps[i].Load() == nil {
+		if b.slots[i].ep.Load() == nil {
 			continue
 		}
 		// A reader that refreshes the session from now on fails its
 		// CompareAndSwap and reads again; one that refreshed it first
 		// keeps it.
-		if l := b.last[i].Load(); !s.live(l, now) && b.last[i].CompareAndSwap(l, 0) {
+		if l := b.slots[i].last.Load(); !s.live(l, now) && b.slots[i].last.CompareAndSwap(l, 0) {
 			b.keys[i].Store(0)
-			b.eps[i].Store(nil)
+			b.slots[i].ep.Store(nil)
 			used--
 			m.n.Add(-1)
 		}
@@ -312,8 +341,8 @@ func (s *Sticky) forget(key uint64) {
 	}
 	b.seq.Add(1)
 	b.keys[i].Store(0)
-	b.eps[i].Store(nil)
-	b.last[i].Store(0)
+	b.slots[i].ep.Store(nil)
+	b.slots[i].last.Store(0)
 	b.seq.Add(1)
 	m.n.Add(-1)
 }
