@@ -14,33 +14,64 @@ import (
 // same endpoint until Timeout passes without one, every request
 // refreshing the session. When the endpoint leaves the set, goes down or
 // is ejected (Endpoint.Usable turns false), the key's next request goes
-// through the Balancer again and the session moves to where it lands.
+// through the Balancer again and the session moves to where it lands. An
+// endpoint that turns usable again before the key's next request keeps
+// the session.
 //
 // A key is a uint64: the caller hashes what identifies a client (its IP
 // address, a header, a user ID; see balancer.HashString). Two clients
 // whose hashes collide share a session, a chance of 2^-64 for each pair.
 //
-// The table is a fixed array of buckets of stickyWays slots, allocated
-// once by NewSticky and never grown, so its memory is bounded by
-// MaxEntries: 192 bytes for a bucket of 7 sessions, 27.4 bytes a session
-// (28 MiB for a million). A key may sit in either of two buckets, and a
-// new session goes to the emptier one (two choices: Azar, Broder, Karlin
-// and Upfal, "Balanced allocations", STOC 1994). A lookup reads the
-// key's buckets with atomic loads and takes no lock; inserts, moves and
-// evictions take the lock of the key's shard, one of up to 64 groups of
-// buckets. A bucket's first word is a sequence count that a writer makes
-// odd while it changes the bucket (a seqlock), so a reader never pairs one
-// key with another key's endpoint.
+// # The table
 //
-// Expiry is lazy: an expired session's slot is free for the next insert
-// into its bucket, and no goroutine or timer runs. When both of a new
-// key's buckets are full of live sessions, the new session evicts the
-// session of the two buckets that has gone longest without a request (a
-// session whose endpoint is unusable goes first): an approximate LRU. Evictions can happen
-// before the table holds MaxEntries sessions, when both of a key's
-// buckets are full while others are not: filled with random keys, a
-// table of a million loses none of them at 50% of MaxEntries, about
-// 0.07% at 80% and about 4.7% at 100%.
+// The table is a fixed array of buckets, allocated once by NewSticky and
+// never grown, so its memory is bounded by MaxEntries: a bucket is three
+// cache lines (192 bytes) holding 7 sessions, 27.4 bytes a session, 28
+// MiB for a million (TestStickyMemory measures it). The first line holds
+// a sequence count and the 7 keys; the other two hold the 7 slots, each
+// an endpoint pointer and the time of the session's last use.
+//
+// A key may sit in either of two buckets of one shard, chosen by bits of
+// its MurmurHash3 finalizer, and a new session goes to the emptier of the
+// two: two choices (Azar, Broder, Karlin and Upfal, "Balanced
+// allocations", STOC 1994) make a table of 7-way buckets fill far more
+// evenly than one choice of bucket does.
+//
+// A lookup takes no lock: it reads the key lines of both buckets, compares
+// the 14 keys without branching, then reads the matching slot's line.
+// Writers (a new session, a session moved, an eviction, Forget) take the
+// lock of the key's shard, one of up to 64 groups of buckets, each lock on
+// a cache line of its own; a writer makes the bucket's sequence count odd
+// while it changes a slot and even again after (a seqlock), and a reader
+// that sees the count odd or moved reads again, so it never pairs one
+// key with another key's endpoint. After a few such tries it takes the
+// lock instead.
+//
+// A request refreshes its session's time only when that has moved on by
+// more than the precision (Timeout/1024, at most one second), so that the
+// requests of a busy key, on several cores, read a cache line that stays
+// shared instead of each writing to it. A session lives at least Timeout
+// after its last request, and at most Timeout plus the precision.
+//
+// Expiry is lazy: no goroutine or timer runs, and an expired session's
+// slot is empty to lookups and free for the next session that needs its
+// bucket. When both of a new key's buckets are full of live sessions, the
+// new one evicts the session of the 14 with an unusable endpoint, or else
+// the one that has gone longest without a request: an approximate LRU.
+// Such evictions can happen before the table holds MaxEntries sessions,
+// when both buckets of a key are full while others have room. Filled with
+// a million random or sequential keys, a table of MaxEntries 2^20 loses
+// none of them at 50% of MaxEntries, 0.07% at 80%, 1.0% at 90% and 4.7%
+// at 100% (TestStickyEarlyEviction with -sticky.entries=1048576); with
+// one choice of an 8-way bucket it would lose 0.8%, 6.6%, 10% and 14%.
+// Give MaxEntries a quarter more than the sessions expected.
+//
+// For example, with Timeout 10 minutes: a client's first request at
+// 12:00 goes through the Balancer to A and starts a session; its requests
+// at 12:01 and 12:09 go to A, refreshing the session, which now ends at
+// 12:19 (plus at most 0.6 s); a request at 12:25 finds it ended, goes
+// through the Balancer to B, and starts a new one. If B leaves the set at
+// 12:26, the request at 12:27 goes through the Balancer again, to C.
 
 // ErrStickyConfig is wrapped by the errors NewSticky returns.
 var ErrStickyConfig = errors.New("affinity: invalid sticky configuration")
@@ -87,6 +118,13 @@ type StickyConfig struct {
 // picked through the same Balancer. Use one Sticky per Balancer (per
 // service), or mix something that tells Balancers apart into the keys
 // before sharing one table among them.
+//
+// A session holds the *balancer.Endpoint that Balancer.Pick returned. An
+// Update that keeps the endpoint's ID but changes its Addr, Weight or
+// Zone makes a new Endpoint sharing the old one's health, so the session
+// goes on with the old value, and its old Addr, until it ends. Backends
+// whose address changes should change ID too (the usual ID is the
+// address).
 //
 // A Sticky is safe for concurrent use by multiple goroutines. A request
 // of a pinned key takes no lock and allocates nothing; a request that
@@ -203,10 +241,11 @@ func (s *Sticky) Forget(key uint64) {
 	s.forget(key)
 }
 
-// Len returns the number of sessions the table holds, counting sessions
-// that have expired, or whose endpoint has become unusable, until their
-// slot is reused or their bucket next written: an upper bound on the live
-// sessions, exact for the slots written since they expired.
+// Len returns the number of sessions the table holds, at most Cap: the
+// live ones, and also, since expiry is lazy, those that have expired but
+// whose buckets no new session has needed since, and those whose
+// endpoint is unusable until their key's next request moves them. It is
+// an upper bound on the live sessions, and reads one counter a shard.
 func (s *Sticky) Len() int {
 	n := int64(0)
 	for i := range s.shards {
