@@ -10,9 +10,10 @@ import (
 	"github.com/lbkit/lbkit/balancer"
 )
 
-// stickyBenchSizes are the key sets of the lookup benchmarks: a hot set
-// that stays in cache, and 2^20 keys whose 28 MiB table does not.
-var stickyBenchSizes = []int{1 << 10, 1 << 20}
+// stickyBenchSizes are the key sets of the lookup benchmarks: a few hot
+// keys, a set whose table stays in cache (L2), and 2^20 keys whose 56 MiB
+// table does not.
+var stickyBenchSizes = []int{1 << 4, 1 << 10, 1 << 20}
 
 // pinned returns a table holding sessions for n random keys, spread over
 // 100 endpoints, in a table twice as large, and the keys shuffled.

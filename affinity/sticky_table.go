@@ -128,10 +128,20 @@ func (s *Sticky) probe(a, c *bucket, key uint64, now int64) (*balancer.Endpoint,
 		if (sa|sc)&1 != 0 {
 			continue
 		}
+		// a.match(key) | c.match(key)<<8, written out: a call would
+		// spill every live register (Go's ABI saves none across calls),
+		// and match is too big to inline.
+		ka, kc := &a.keys, &c.keys
+		m := b2u(ka[0].Load() == key) | b2u(ka[1].Load() == key)<<1 | b2u(ka[2].Load() == key)<<2 |
+			b2u(ka[3].Load() == key)<<3 | b2u(ka[4].Load() == key)<<4 | b2u(ka[5].Load() == key)<<5 |
+			b2u(ka[6].Load() == key)<<6 |
+			b2u(kc[0].Load() == key)<<8 | b2u(kc[1].Load() == key)<<9 | b2u(kc[2].Load() == key)<<10 |
+			b2u(kc[3].Load() == key)<<11 | b2u(kc[4].Load() == key)<<12 | b2u(kc[5].Load() == key)<<13 |
+			b2u(kc[6].Load() == key)<<14
 		var e *balancer.Endpoint
 		var b *bucket
 		i := 0
-		for m := a.match(key) | c.match(key)<<8; m != 0; m &= m - 1 {
+		for ; m != 0; m &= m - 1 {
 			t := bits.TrailingZeros32(m)
 			b, i = bs[t>>3], t&7
 			if e = b.slots[i].ep.Load(); e != nil {
