@@ -192,11 +192,11 @@ func b2u(b bool) uint32 {
 // find returns the bucket and slot that hold key's session, or nil. The
 // caller holds the shard's lock.
 func find(a, c *bucket, key uint64) (*bucket, int) {
-	for _, b := range [2]*bucket{a, c} {
-		for i := range stickyWays {
-			if b.keys[i].Load() == key && b.slots[i].ep.Load() != nil {
-				return b, i
-			}
+	bs := [2]*bucket{a, c}
+	for m := a.match(key) | c.match(key)<<8; m != 0; m &= m - 1 {
+		t := bits.TrailingZeros32(m)
+		if b, i := bs[t>>3], t&7; b.slots[i].ep.Load() != nil {
+			return b, i
 		}
 	}
 	return nil, 0
