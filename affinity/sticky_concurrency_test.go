@@ -46,10 +46,30 @@ func (p *byKeyPicker) Pick(r balancer.Request) (*balancer.Endpoint, error) {
 	return nil, balancer.ErrNoEndpoints
 }
 
+// unusable tracks, for TestStickyRace, since when an endpoint has been
+// unusable for each reason: the epoch in which the transition completed,
+// or -1 while it is usable for that reason or about to be.
+type unusable struct {
+	gone, down, ejected atomic.Int64
+}
+
+// since returns the earliest epoch from which e has been unusable without
+// a break, or -1.
+func (u *unusable) since() int64 {
+	s := int64(-1)
+	for _, v := range []int64{u.gone.Load(), u.down.Load(), u.ejected.Load()} {
+		if v >= 0 && (s < 0 || v < s) {
+			s = v
+		}
+	}
+	return s
+}
+
 // Picks and lookups race Updates that take endpoints out and bring them
 // back, health changes, expiry, evictions and Forget (run with -race). No
-// answer is ever another key's endpoint, nor one that had left the set
-// before the pick or lookup began; every request ends.
+// answer is ever another key's endpoint, nor, from a lookup or a pick
+// that hit, one that was unusable (gone, down or ejected) from before the
+// call began until after it returned; every request ends.
 func TestStickyRace(t *testing.T) {
 	all := make([]balancer.Backend, byKeyIDs)
 	for i := range all {
@@ -59,9 +79,25 @@ func TestStickyRace(t *testing.T) {
 	require.NoError(t, b.Update(all))
 	s := newSticky(t, affinity.StickyConfig{Timeout: time.Second, MaxEntries: 64})
 
+	// The updater changes an endpoint's state, then records it under the
+	// current epoch, then moves to the next epoch; it marks a state that
+	// is about to end with -1 before it ends it. A caller that reads epoch
+	// start before its call, and finds a record below start after it,
+	// knows the endpoint was unusable throughout the call.
 	var clock, epoch atomic.Int64
 	clock.Store(stickyT0)
-	var removed sync.Map // *balancer.Endpoint: the epoch in which it left
+	var states sync.Map // *balancer.Endpoint: *unusable
+	track := func(e *balancer.Endpoint) *unusable {
+		u := &unusable{}
+		u.gone.Store(-1)
+		u.down.Store(-1)
+		u.ejected.Store(-1)
+		v, _ := states.LoadOrStore(e, u)
+		return v.(*unusable)
+	}
+	for _, e := range b.Endpoints() {
+		track(e)
+	}
 	var failures atomic.Int64
 	var first atomic.Value
 	fail := func(format string, args ...any) {
@@ -69,12 +105,20 @@ func TestStickyRace(t *testing.T) {
 			first.Store(fmt.Sprintf(format, args...))
 		}
 	}
-	check := func(key uint64, e *balancer.Endpoint, start int64) {
+	check := func(key uint64, e *balancer.Endpoint, start int64, pinned bool) {
 		if e.ID != stickyID(key) {
 			fail("key %d: got %s, want %s", key, e.ID, stickyID(key))
 		}
-		if left, ok := removed.Load(e); ok && left.(int64) < start {
-			fail("key %d: got %s, which left in epoch %d, before the call began in epoch %d", key, e.ID, left, start)
+		v, ok := states.Load(e)
+		if !ok {
+			return // new in an Update that has not returned yet
+		}
+		u := v.(*unusable)
+		if gone := u.gone.Load(); gone >= 0 && gone < start {
+			fail("key %d: got %s, which left in epoch %d, before the call began in epoch %d", key, e.ID, gone, start)
+		}
+		if since := u.since(); pinned && since >= 0 && since < start {
+			fail("key %d: got a pinned %s, unusable since epoch %d, before the call began in epoch %d", key, e.ID, since, start)
 		}
 	}
 	var hits, picks atomic.Int64
@@ -104,13 +148,15 @@ func TestStickyRace(t *testing.T) {
 					if hit {
 						hits.Add(1)
 					}
-					check(key, res.Endpoint, start)
+					// A pick through the Balancer may return a down
+					// endpoint: no Gate filters them here.
+					check(key, res.Endpoint, start, hit)
 					res.Done(balancer.DoneInfo{})
 				case r.IntN(50) == 0:
 					s.Forget(key)
 				default:
 					if e, ok := s.Lookup(key, now); ok {
-						check(key, e, start)
+						check(key, e, start, true)
 					}
 				}
 			}
@@ -129,26 +175,34 @@ func TestStickyRace(t *testing.T) {
 		cur := map[*balancer.Endpoint]bool{}
 		for _, e := range b.Endpoints() {
 			cur[e] = true
+			track(e)
 		}
 		for _, e := range old {
 			if !cur[e] {
-				removed.Store(e, epoch.Load())
+				track(e).gone.Store(epoch.Load())
 			}
 		}
-		epoch.Add(1)
 		if eps := b.Endpoints(); len(eps) > 0 {
 			e := eps[r.IntN(len(eps))]
+			u := track(e)
 			switch r.IntN(4) {
 			case 0:
-				e.SetDown(true, clock.Load())
+				if e.SetDown(true, clock.Load()) {
+					u.down.Store(epoch.Load())
+				}
 			case 1:
+				u.down.Store(-1)
 				e.SetDown(false, clock.Load())
 			case 2:
-				e.Eject(clock.Load() + int64(time.Second))
+				if e.Eject(clock.Load() + int64(time.Second)) {
+					u.ejected.Store(epoch.Load())
+				}
 			case 3:
+				u.ejected.Store(-1)
 				e.Uneject(clock.Load())
 			}
 		}
+		epoch.Add(1)
 		clock.Add(int64(20 * time.Millisecond))
 		if r.IntN(100) == 0 {
 			time.Sleep(time.Millisecond) // let the readers run
@@ -161,14 +215,11 @@ func TestStickyRace(t *testing.T) {
 	}
 	t.Logf("%d picks, %d hits; %d sessions evicted, %d held of %d", picks.Load(), hits.Load(), s.Evictions(), s.Len(), s.Cap())
 	assert.Positive(t, hits.Load())
+	assert.Positive(t, s.Evictions())
 	assert.LessOrEqual(t, s.Len(), s.Cap())
-	for _, e := range b.Endpoints() {
-		assert.Zero(t, e.InFlight(), e.ID)
-	}
-	removed.Range(func(k, _ any) bool {
+	states.Range(func(k, _ any) bool {
 		e := k.(*balancer.Endpoint)
 		assert.Zero(t, e.InFlight(), e.ID)
-		assert.False(t, e.InSet())
 		return true
 	})
 	// At rest, every session Lookup reports is its key's and usable.

@@ -6,7 +6,7 @@ import (
 )
 
 // The bucket is three whole cache lines with the keys in the first and no
-// slot across a line; a shard lock fills a line of its own; match is
+// slot across a line; a shard lock fills two lines of its own; match is
 // unrolled for seven ways.
 func TestStickyLayout(t *testing.T) {
 	var b bucket
@@ -19,8 +19,8 @@ func TestStickyLayout(t *testing.T) {
 	if sz := unsafe.Sizeof(slot{}); 64%sz != 0 {
 		t.Errorf("slot: %d bytes, not a divisor of a line", sz)
 	}
-	if got := unsafe.Sizeof(shard{}); got != 64 {
-		t.Errorf("shard: %d bytes, want 64", got)
+	if got := unsafe.Sizeof(shard{}); got != 128 {
+		t.Errorf("shard: %d bytes, want 128", got)
 	}
 	if stickyWays != 7 || len(b.keys) != 7 {
 		t.Errorf("match is unrolled for 7 ways, not %d", stickyWays)
