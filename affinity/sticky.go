@@ -41,7 +41,7 @@ import (
 // the 14 keys without branching, then reads the matching slot's line.
 // Writers (a new session, a session moved, an eviction, Forget) take the
 // lock of the key's shard, one of up to 64 groups of buckets, each lock on
-// a cache line of its own; a writer makes the bucket's sequence count odd
+// cache lines of its own; a writer makes the bucket's sequence count odd
 // while it changes a slot and even again after (a seqlock), and a reader
 // that sees the count odd or moved reads again, so it never pairs one
 // key with another key's endpoint. After a few such tries it takes the
@@ -177,7 +177,8 @@ func NewSticky(cfg StickyConfig) (*Sticky, error) {
 func (s *Sticky) Timeout() time.Duration { return s.timeout }
 
 // Cap returns how many sessions the table holds at most: MaxEntries
-// rounded up to whole buckets (7 sessions each) and whole shards.
+// rounded up to whole buckets (7 sessions each, two buckets at least) and
+// whole shards, less than MaxEntries + 448.
 func (s *Sticky) Cap() int { return len(s.buckets) * stickyWays }
 
 // Pick returns the endpoint for a request of key, counted in flight: the
@@ -205,8 +206,7 @@ func (s *Sticky) Pick(b *balancer.Balancer, key uint64, req balancer.Request, no
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
-	a, c, _ := s.locate(key)
-	e, st := s.probe(a, c, key, now)
+	e, st := s.probe(key, now)
 	if st == probeHit {
 		return e.Begin(), true, nil
 	}
@@ -224,8 +224,7 @@ func (s *Sticky) Lookup(key uint64, now int64) (*balancer.Endpoint, bool) {
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
-	a, c, _ := s.locate(key)
-	e, st := s.probe(a, c, key, now)
+	e, st := s.probe(key, now)
 	switch st {
 	case probeHit:
 		return e, true

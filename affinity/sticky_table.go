@@ -64,11 +64,11 @@ const (
 	probeBusy          // a writer kept changing the bucket
 )
 
-// layout allocates the buckets and shards for maxEntries sessions.
+// layout allocates the buckets and shards for maxEntries sessions: at
+// least two buckets a shard, the two choices of its keys.
 func (s *Sticky) layout(maxEntries int) {
-	nb := (maxEntries + stickyWays - 1) / stickyWays
+	nb := max((maxEntries+stickyWays-1)/stickyWays, 2)
 	shards := 1
-	// Every shard has at least two buckets, the two choices of its keys.
 	for shards < maxStickyShards && shards*4 <= nb {
 		shards *= 2
 	}
@@ -93,21 +93,17 @@ func stickyMix(k uint64) uint64 {
 	return k ^ k>>33
 }
 
-// locate returns key's two buckets (the same bucket twice in a table of
-// one bucket) and its shard. The low bits of the mixed key choose the
-// shard, its high half the first bucket of the shard, and bits 8 to 39
-// the second among the shard's other buckets.
+// locate returns key's two buckets, distinct, and its shard. The low bits
+// of the mixed key choose the shard, its high half the first bucket of
+// the shard, and bits 8 to 39 the second among the shard's other buckets.
 func (s *Sticky) locate(key uint64) (a, c *bucket, sh uint64) {
 	x := stickyMix(key)
 	sh = x & s.shardMask
 	n := s.perShard
 	i := uint64(uint32(x>>32)) * n >> 32
-	j := i
-	if n > 1 {
-		j = i + 1 + uint64(uint32(x>>8))*(n-1)>>32
-		if j >= n {
-			j -= n
-		}
+	j := i + 1 + uint64(uint32(x>>8))*(n-1)>>32
+	if j >= n {
+		j -= n
 	}
 	base := sh * n
 	return &s.buckets[base+i], &s.buckets[base+j], sh
@@ -117,18 +113,15 @@ func (s *Sticky) locate(key uint64) (a, c *bucket, sh uint64) {
 // use after now (clocks of different goroutines) is live.
 func (s *Sticky) live(l, now int64) bool { return now-l <= s.ttl }
 
-// probe looks for key's session in its buckets a and c without a lock
-// and, on a hit, refreshes it. It reads both buckets' keys at once, and
+// probe looks for key's session in its two buckets without a lock and,
+// on a hit, refreshes it. It reads both buckets' keys at once, and
 // finds the matching slot without a branch on its position, so that
 // neither a cold table (two cache misses in parallel, not one after the
 // other) nor the slot a key happens to sit in costs a misprediction.
-func (s *Sticky) probe(a, c *bucket, key uint64, now int64) (*balancer.Endpoint, int) {
-	bs := [2]*bucket{a, c}
+func (s *Sticky) probe(key uint64, now int64) (*balancer.Endpoint, int) {
+	a, c, _ := s.locate(key)
 	for range stickyTries {
 		sa, sc := a.seq.Load(), c.seq.Load()
-		if (sa|sc)&1 != 0 {
-			continue
-		}
 		// a.match(key) | c.match(key)<<8, written out: a call would
 		// spill every live register (Go's ABI saves none across calls),
 		// and match is too big to inline.
@@ -140,23 +133,28 @@ func (s *Sticky) probe(a, c *bucket, key uint64, now int64) (*balancer.Endpoint,
 			b2u(kc[3].Load() == key)<<11 | b2u(kc[4].Load() == key)<<12 | b2u(kc[5].Load() == key)<<13 |
 			b2u(kc[6].Load() == key)<<14
 		var e *balancer.Endpoint
-		var b *bucket
-		i := 0
+		b, seq, i := a, sa, 0
 		for ; m != 0; m &= m - 1 {
 			t := bits.TrailingZeros32(m)
-			b, i = bs[t>>3], t&7
+			b, seq, i = a, sa, t&7
+			if t >= 8 {
+				b, seq = c, sc
+			}
 			if e = b.slots[i].ep.Load(); e != nil {
 				break
 			}
 		}
 		if e == nil {
-			if a.seq.Load() == sa && c.seq.Load() == sc {
+			// Absent from both buckets, if neither changed meanwhile.
+			if (sa|sc)&1 == 0 && a.seq.Load() == sa && c.seq.Load() == sc {
 				return nil, probeAbsent
 			}
 			continue
 		}
+		// Present, if its bucket did not change meanwhile: what the
+		// other bucket does is no matter, as a key is in one at most.
 		l := b.slots[i].last.Load()
-		if a.seq.Load() != sa || c.seq.Load() != sc {
+		if seq&1 != 0 || b.seq.Load() != seq {
 			continue
 		}
 		if !s.live(l, now) || !e.Usable() {
