@@ -132,14 +132,14 @@ func (s *Sticky) probe(key uint64, now int64) (*balancer.Endpoint, int) {
 			b2u(kc[0].Load() == key)<<8 | b2u(kc[1].Load() == key)<<9 | b2u(kc[2].Load() == key)<<10 |
 			b2u(kc[3].Load() == key)<<11 | b2u(kc[4].Load() == key)<<12 | b2u(kc[5].Load() == key)<<13 |
 			b2u(kc[6].Load() == key)<<14
+		// Index arrays rather than a branch choose the bucket of the
+		// match: a key is in its second bucket a third of the time.
+		bs, seqs := [2]*bucket{a, c}, [2]uint64{sa, sc}
 		var e *balancer.Endpoint
 		b, seq, i := a, sa, 0
 		for ; m != 0; m &= m - 1 {
 			t := bits.TrailingZeros32(m)
-			b, seq, i = a, sa, t&7
-			if t >= 8 {
-				b, seq = c, sc
-			}
+			b, seq, i = bs[t>>3], seqs[t>>3], t&7
 			if e = b.slots[i].ep.Load(); e != nil {
 				break
 			}
