@@ -261,14 +261,11 @@ func (s *Sticky) refresh(b *bucket, i int, now int64) bool {
 	}
 }
 
-// insert pins key, which neither a nor c holds, to e at now. The caller
-// holds m, the buckets' shard's lock.
+// insert pins key, which neither of its buckets a and c holds, to e at
+// now, in the emptier bucket. The caller holds m, the buckets' shard's
+// lock.
 func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint, now int64) {
-	na := s.reap(m, a, now)
-	nc := na
-	if c != a {
-		nc = s.reap(m, c, now)
-	}
+	na, nc := s.reap(m, a, now), s.reap(m, c, now)
 	b := a
 	if nc < na {
 		b = c
@@ -276,7 +273,7 @@ func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint
 	if min(na, nc) < stickyWays {
 		for i := range stickyWays {
 			if b.slots[i].ep.Load() == nil {
-				s.put(b, i, key, e, now)
+				b.put(i, key, e, now)
 				m.n.Add(1)
 				return
 			}
@@ -288,7 +285,7 @@ func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint
 	for _, b := range [2]*bucket{a, c} {
 		for i := range stickyWays {
 			if !b.slots[i].ep.Load().Usable() {
-				s.put(b, i, key, e, now)
+				b.put(i, key, e, now)
 				return
 			}
 			if l := b.slots[i].last.Load(); vi < 0 || l < vl {
@@ -296,13 +293,13 @@ func (s *Sticky) insert(m *shard, a, c *bucket, key uint64, e *balancer.Endpoint
 			}
 		}
 	}
-	s.put(vb, vi, key, e, now)
+	vb.put(vi, key, e, now)
 	m.evicted.Add(1)
 }
 
 // put writes a session into slot i of b. The caller holds the shard's
 // lock.
-func (s *Sticky) put(b *bucket, i int, key uint64, e *balancer.Endpoint, now int64) {
+func (b *bucket) put(i int, key uint64, e *balancer.Endpoint, now int64) {
 	b.seq.Add(1)
 	b.keys[i].Store(key)
 	b.slots[i].ep.Store(e)
