@@ -140,8 +140,22 @@ func (c *Cookies) Pick(b *balancer.Balancer, r *http.Request, req balancer.Reque
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
+	value := ""
 	if ck, cerr := r.Cookie(c.cfg.Name); cerr == nil {
-		if e, current := c.lookup(b, ck.Value, now); e != nil {
+		value = ck.Value
+	}
+	return c.PickValue(b, value, req, now)
+}
+
+// PickValue is Pick for a caller that holds the cookie's value itself
+// (a simulator, a protocol other than HTTP): value is the cookie's value,
+// empty when the request carried none.
+func (c *Cookies) PickValue(b *balancer.Balancer, value string, req balancer.Request, now int64) (res balancer.Result, issue bool, err error) {
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
+	if value != "" {
+		if e, current := c.lookup(b, value, now); e != nil {
 			return e.Begin(), !current, nil
 		}
 	}

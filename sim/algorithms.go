@@ -22,10 +22,12 @@ type Algorithm struct {
 	Consistent bool
 	// New returns the Builder for one proxy; src seeds its randomness.
 	New func(src rand.Source) balancer.Builder
-	// NoHealth runs the proxies without the scenario's health features:
-	// the baseline a comparison sets beside each algorithm when the
-	// scenario has any (see Options.NoBaseline).
-	NoHealth bool
+	// Baseline runs the proxies without the scenario's proxy features
+	// (health checking, outlier detection, panic threshold, slow start,
+	// session affinity, zone routing): the baseline a comparison sets
+	// beside each algorithm when the scenario has any (see
+	// Options.NoBaseline).
+	Baseline bool
 }
 
 // Algorithms returns the built-in algorithms, in the order reports list

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -105,8 +106,8 @@ func Compare(sc Scenario, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sc.health != nil && !opts.NoBaseline {
-		algs = withBaselines(algs)
+	if sc.hasFeatures() && !opts.NoBaseline {
+		algs = withBaselines(algs, sc.BaselineSuffix())
 	}
 	runs, err := opts.runs()
 	if err != nil {
@@ -198,19 +199,43 @@ func (p *progressSum) job(i int) func(float64) {
 	}
 }
 
-// BaselineSuffix ends the name of an algorithm's baseline run: the same
-// algorithm without the scenario's health features.
-const BaselineSuffix = " (no health)"
+// hasFeatures reports whether the scenario turns on any proxy feature a
+// baseline run leaves out.
+func (s *Scenario) hasFeatures() bool {
+	px := &s.Proxies
+	return s.health != nil || px.SessionAffinity != nil || px.TrafficDistribution != "" || px.ZoneAwareRouting != nil
+}
+
+// BaselineSuffix ends the name of an algorithm's baseline run, the same
+// algorithm without the scenario's proxy features, and names them: " (no
+// health)", " (no affinity)", " (no zone routing)", or a list of them.
+// It is empty for a scenario without any.
+func (s *Scenario) BaselineSuffix() string {
+	var off []string
+	if hc, _ := s.Proxies.healthConfig(); s.health != nil || hc != nil {
+		off = append(off, "health")
+	}
+	if s.Proxies.SessionAffinity != nil {
+		off = append(off, "affinity")
+	}
+	if s.Proxies.TrafficDistribution != "" || s.Proxies.ZoneAwareRouting != nil {
+		off = append(off, "zone routing")
+	}
+	if len(off) == 0 {
+		return ""
+	}
+	return " (no " + strings.Join(off, ", ") + ")"
+}
 
 // withBaselines returns algs with each one's baseline after it.
-func withBaselines(algs []Algorithm) []Algorithm {
+func withBaselines(algs []Algorithm, suffix string) []Algorithm {
 	out := make([]Algorithm, 0, 2*len(algs))
 	for _, a := range algs {
 		out = append(out, a)
-		if !a.NoHealth {
+		if !a.Baseline {
 			b := a
-			b.Name += BaselineSuffix
-			b.NoHealth = true
+			b.Name += suffix
+			b.Baseline = true
 			out = append(out, b)
 		}
 	}

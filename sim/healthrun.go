@@ -55,7 +55,7 @@ type detectKey struct {
 // newHealth attaches a Monitor to proxy i, unless the scenario has no
 // health features or the algorithm runs without them.
 func (r *run) newHealth(i int, b *balancer.Balancer, seed uint64) error {
-	if r.sc.health == nil || r.alg.NoHealth {
+	if r.sc.health == nil || r.alg.Baseline {
 		return nil
 	}
 	cfg := *r.sc.health

@@ -104,7 +104,7 @@ func TestActiveChecksTakeCrashedPodsOut(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rep.Results, 2)
 	on, off := rep.Results[0], rep.Results[1]
-	require.Equal(t, "round-robin"+BaselineSuffix, off.Algorithm)
+	require.Equal(t, "round-robin (no health)", off.Algorithm)
 	require.Positive(t, on.Crashes)
 	require.NotNil(t, on.Health)
 	assert.Nil(t, off.Health)

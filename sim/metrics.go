@@ -35,6 +35,7 @@ type metrics struct {
 	lat, winLat         *hdrhistogram.Histogram
 
 	sessionsStarted, sessionFollowUps, sessionMoves int64
+	sessionForced                                   int64 // of the moves, those whose previous pod could no longer serve
 	crashes, changes                                int64
 	faults, toFaulty, timedOut                      int64
 	crossZone, zoned                                int64 // requests sent to another zone; sent by a proxy with a zone
@@ -345,19 +346,20 @@ func idSet(set []balancer.Backend) map[string]bool {
 
 // agreement is the fraction of sampled keys that every proxy's picker
 // sends to the same endpoint.
-func (m *metrics) agreement(pickers []balancer.Picker) (float64, bool) {
-	if len(m.keys) == 0 || len(pickers) < 2 {
+// With zone routing, proxies route keys to their own zones by design,
+// so zones is the number of zones and a key counts as agreed when every
+// proxy of each zone (proxy i is in zone i mod zones) routes it alike;
+// zones is 1 otherwise.
+func (m *metrics) agreement(pickers []balancer.Picker, zones int) (float64, bool) {
+	if len(m.keys) == 0 || len(pickers) < zones+1 {
 		return 0, false
 	}
 	n := min(len(m.keys), 1024)
 	same := 0
 	for _, h := range m.keys[:n] {
 		all := true
-		for _, p := range pickers[1:] {
-			if !samePick(pickers[0], p, h) {
-				all = false
-				break
-			}
+		for i := zones; i < len(pickers) && all; i++ {
+			all = samePick(pickers[i%zones], pickers[i], h)
 		}
 		if all {
 			same++
@@ -413,7 +415,11 @@ func (m *metrics) closeWindow(r *run) {
 	for i := range r.proxies {
 		pickers[i] = r.proxies[i].bal.Picker()
 	}
-	if a, ok := m.agreement(pickers); ok {
+	zones := 1
+	if px := &r.sc.Proxies; !r.alg.Baseline && (px.TrafficDistribution != "" || px.ZoneAwareRouting != nil) {
+		zones = len(px.Zones)
+	}
+	if a, ok := m.agreement(pickers, zones); ok {
 		w.Agreement = &a
 	}
 	if r.opts.PickCost {
@@ -452,7 +458,8 @@ func (m *metrics) timePicks(r *run) {
 	const batch = 512
 	px := &r.proxies[0]
 	if m.timing == nil || m.timingVersion != px.version {
-		p, err := r.alg.New(balancer.NewSource(r.sc.Seed ^ 0x7069_636b_5f74_696d)).Build(px.bal.Endpoints())
+		b := r.builder(r.alg.New(balancer.NewSource(r.sc.Seed^0x7069_636b_5f74_696d)), px.zone, r.sc.Seed^0x7a6f_6e65_5f74_696d)
+		p, err := b.Build(px.bal.Endpoints())
 		if err != nil {
 			return // no endpoints: nothing to time
 		}

@@ -99,8 +99,8 @@ func (s *Scenario) normalize() error {
 		d.Zones = []string{"zone-a"}
 	}
 	for i, z := range d.Zones {
-		if z == "" || slices.Contains(d.Zones[:i], z) {
-			return fieldErr(fmt.Sprintf("deployment.zones[%d]", i), "zone names must be non-empty and distinct")
+		if strings.TrimSpace(z) == "" {
+			return fieldErr(fmt.Sprintf("deployment.zones[%d]", i), "zone names must be non-empty")
 		}
 	}
 	for _, f := range []struct {
@@ -207,12 +207,54 @@ func (s *Scenario) normalize() error {
 	if px.CrossZoneLatency < 0 || px.CrossZoneLatency > Duration(10*time.Second) {
 		return fieldErr("proxies.crossZoneLatency", "must be between 0 and 10s, got %v", px.CrossZoneLatency)
 	}
+	if err := px.normalizeZones(); err != nil {
+		return err
+	}
+	if a := px.SessionAffinity; a != nil {
+		if a.Type != AffinityClientIP && a.Type != AffinityCookie {
+			return fieldErr("proxies.sessionAffinity.type", "%q is not %s or %s", a.Type, AffinityClientIP, AffinityCookie)
+		}
+		if a.TimeoutSeconds == 0 {
+			a.TimeoutSeconds = 10800
+		}
+		if a.TimeoutSeconds < 1 || a.TimeoutSeconds > 86400 {
+			return fieldErr("proxies.sessionAffinity.timeoutSeconds", "must be between 1 and 86400, got %d", a.TimeoutSeconds)
+		}
+	}
 	hc, err := px.healthConfig()
 	if err != nil {
 		return err
 	}
 	s.health = hc
 	return s.normalizeChurn()
+}
+
+// normalizeZones checks the proxies' zone routing.
+func (px *Proxies) normalizeZones() error {
+	switch px.TrafficDistribution {
+	case "":
+	case "PreferClose", "PreferSameZone":
+		if len(px.Zones) == 0 {
+			return fieldErr("proxies.trafficDistribution", "%s needs proxies.zones", px.TrafficDistribution)
+		}
+	default:
+		return fieldErr("proxies.trafficDistribution", "%q is not PreferClose or PreferSameZone", px.TrafficDistribution)
+	}
+	if z := px.ZoneAwareRouting; z != nil {
+		if len(px.Zones) == 0 {
+			return fieldErr("proxies.zoneAwareRouting", "needs proxies.zones")
+		}
+		if px.TrafficDistribution != "" {
+			return fieldErr("proxies.zoneAwareRouting", "is Envoy's way and trafficDistribution Kubernetes': choose one")
+		}
+		if z.MinClusterSize == 0 {
+			z.MinClusterSize = 6
+		}
+		if z.MinClusterSize < 1 || z.MinClusterSize > 1_000_000 {
+			return fieldErr("proxies.zoneAwareRouting.minClusterSize", "must be between 1 and 1e6, got %d", z.MinClusterSize)
+		}
+	}
+	return nil
 }
 
 // meanEndpoints estimates the mean size of the endpoint set: the

@@ -137,6 +137,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 `, rep.Runs)
 	}
 	for _, m := range Metrics {
+		if m.Name == "sessions_broken_ratio" && shown(m, m.Group) {
+			marks += `broken/change: session requests served by another pod than the one before, per endpoint-set change;
+  broken x opt: those over the ones whose pod had left, crashed or was faulty (which must move).
+`
+		}
 		if m.Name == "to_faulty_fraction" && shown(m, m.Group) {
 			marks += `to faulty: requests sent to a pod that was failing or hanging (a fault) at the time, over the requests;
   'failed' counts their error answers ('error-answer') and timeouts too.

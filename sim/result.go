@@ -193,7 +193,9 @@ type Result struct {
 	// (ejections, checks, slow-start steps) remapped too.
 	Disruption *Disruption `json:"disruption,omitempty"`
 	// Agreement is the mean over windows of the fraction of keys that all
-	// proxies route alike; MinAgreement the worst window.
+	// proxies route alike (with zone routing, all proxies of a zone, as
+	// each zone's proxies keep keys in their zone); MinAgreement the worst
+	// window.
 	Agreement    *float64 `json:"agreement,omitempty"`
 	MinAgreement *float64 `json:"minAgreement,omitempty"`
 	// Stickiness is the fraction of sessions' follow-up requests served by
@@ -201,6 +203,12 @@ type Result struct {
 	Stickiness *float64 `json:"stickiness,omitempty"`
 	// Sessions counts the sessions that started.
 	Sessions int64 `json:"sessions,omitempty"`
+	// SessionsBroken counts sessions' follow-up requests served by another
+	// pod than the one before. SessionsForced counts those of them whose
+	// pod could no longer serve them (out of the endpoint set, crashed or
+	// faulty): those had to move whatever the routing, the optimum.
+	SessionsBroken int64 `json:"sessionsBroken,omitempty"`
+	SessionsForced int64 `json:"sessionsForced,omitempty"`
 	// Pods is the number of pods that ever ran; Changes the number of
 	// endpoint-set versions published; Crashes the pod crashes.
 	Pods    int   `json:"pods"`
@@ -222,23 +230,25 @@ type Result struct {
 
 func (m *metrics) result(r *run) *Result {
 	res := &Result{
-		Algorithm:    r.alg.Name,
-		Requests:     m.arrivals,
-		Succeeded:    m.succeeded,
-		Failed:       m.failed,
-		Unfinished:   m.unfinished,
-		Retries:      m.retries,
-		TimedOut:     m.timedOut,
-		Faults:       m.faults,
-		ToFaulty:     m.toFaulty,
-		Sessions:     m.sessionsStarted,
-		Pods:         r.podsCreated,
-		Changes:      m.changes,
-		MinEndpoints: m.minSet,
-		MaxEndpoints: m.maxSet,
-		Crashes:      m.crashes,
-		Windows:      m.windows,
-		Events:       m.events,
+		Algorithm:      r.alg.Name,
+		Requests:       m.arrivals,
+		Succeeded:      m.succeeded,
+		Failed:         m.failed,
+		Unfinished:     m.unfinished,
+		Retries:        m.retries,
+		TimedOut:       m.timedOut,
+		Faults:         m.faults,
+		ToFaulty:       m.toFaulty,
+		Sessions:       m.sessionsStarted,
+		SessionsBroken: m.sessionMoves,
+		SessionsForced: m.sessionForced,
+		Pods:           r.podsCreated,
+		Changes:        m.changes,
+		MinEndpoints:   m.minSet,
+		MaxEndpoints:   m.maxSet,
+		Crashes:        m.crashes,
+		Windows:        m.windows,
+		Events:         m.events,
 	}
 	if m.zoned > 0 {
 		x := float64(m.crossZone) / float64(m.zoned)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/lbkit/lbkit/affinity"
 	"github.com/lbkit/lbkit/balancer"
 	"github.com/lbkit/lbkit/sim/trace"
 )
@@ -54,6 +55,9 @@ type session struct {
 	sent      uint32 // requests sent so far
 	remaining int
 	lastPod   int32
+	lastPodID int    // the serial of lastPod's pod, as pod slots are reused
+	proxy     int32  // the proxy of its first request: with ClientIP affinity, of all
+	cookie    string // the session cookie it was given (Cookie affinity)
 	live      bool
 }
 
@@ -61,10 +65,11 @@ type session struct {
 type proxy struct {
 	zone      string // empty: none
 	bal       *balancer.Balancer
-	h         *proxyHealth  // its health Monitor; nil without health features
-	version   int           // endpoint version applied
-	lastSched time.Duration // when its latest update is due, to keep order
-	updated   bool          // it has applied a version
+	h         *proxyHealth     // its health Monitor; nil without health features
+	sticky    *affinity.Sticky // its ClientIP table; nil without ClientIP affinity
+	version   int              // endpoint version applied
+	lastSched time.Duration    // when its latest update is due, to keep order
+	updated   bool             // it has applied a version
 }
 
 // run is one scenario run with one algorithm. It is single-threaded and
@@ -135,6 +140,8 @@ type run struct {
 	detected   map[detectKey]struct{}
 	ejected    []int32 // proxies an ejection rebuilt during the event (settleHealth)
 
+	cookies *affinity.Cookies // session cookies; nil without Cookie affinity
+
 	// the trace being replayed, if any, and its next event
 	trace     EventSource
 	traceNext trace.Event
@@ -182,6 +189,7 @@ const (
 	streamBalancer = 0x9e37_79b9_7f4a_7c15
 	streamFaults   = 0x6661_756c_7473_2121
 	streamHealth   = 0x6865_616c_7468_2121
+	streamZones    = 0x7a6f_6e65_7321_2121
 )
 
 func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
@@ -203,15 +211,24 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 
 	balSeed := sc.Seed ^ streamBalancer
 	for i := range sc.Proxies.Replicas {
-		b := balancer.New(alg.New(balancer.NewSource(balSeed + uint64(i))))
-		px := proxy{bal: b}
+		px := proxy{}
 		if zs := sc.Proxies.Zones; len(zs) > 0 {
 			px.zone = zs[i%len(zs)]
 		}
+		b := balancer.New(r.builder(alg.New(balancer.NewSource(balSeed+uint64(i))), px.zone, mix64(balSeed^streamZones+uint64(i))))
+		px.bal = b
+		st, err := r.newSticky()
+		if err != nil {
+			return nil, err
+		}
+		px.sticky = st
 		r.proxies = append(r.proxies, px)
 		if err := r.newHealth(i, b, mix64(balSeed^streamHealth+uint64(i))); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.newAffinity(); err != nil {
+		return nil, err
 	}
 	r.m = newMetrics(r, rand.New(rand.NewPCG(sc.Seed, streamMetrics)))
 
@@ -467,7 +484,28 @@ func (r *run) send(s int32) {
 func (r *run) dispatch(hash uint64, s int32, seq uint64, j uint32) {
 	r.m.arrivals++
 	proxy, unit := r.reqDraws(seq, j)
+	if s >= 0 {
+		ss := &r.sessions[s]
+		switch {
+		case j == 0:
+			ss.proxy = proxy
+		case r.sc.Proxies.SessionAffinity != nil && r.sc.Proxies.SessionAffinity.Type == AffinityClientIP:
+			proxy = ss.proxy // a client goes through its node's proxy
+		case len(r.sc.Proxies.Zones) > 0:
+			proxy = r.sameZone(ss.proxy, proxy) // a client stays in its zone
+		}
+	}
 	r.attempt(try{arrival: r.now, hash: hash, unit: unit, session: s, proxy: proxy})
+}
+
+// sameZone maps a request's proxy draw to a proxy in the zone of proxy
+// first: proxies are spread over the zones round robin, so those of
+// first's zone are first mod k, first mod k + k, ...
+func (r *run) sameZone(first, draw int32) int32 {
+	k := int32(len(r.sc.Proxies.Zones))
+	base := first % k
+	n := (int32(len(r.proxies)) - base + k - 1) / k
+	return base + k*(draw%n)
 }
 
 // sessionGoesOn schedules a session's next request after the think time
@@ -493,7 +531,7 @@ func (r *run) sessionGoesOn(s int32) {
 // hands the request to it.
 func (r *run) attempt(t try) {
 	px := &r.proxies[t.proxy]
-	res, err := px.bal.Pick(balancer.Request{Hash: t.hash, HasHash: true, Attempt: int(t.attempt), Now: r.unixNano()})
+	res, cookie, err := r.pick(px, t)
 	if err != nil {
 		r.m.fail(failNoEndpoints)
 		r.sessionGoesOn(t.session)
@@ -518,11 +556,17 @@ func (r *run) attempt(t try) {
 		ss := &r.sessions[s]
 		if ss.lastPod >= 0 {
 			r.m.sessionFollowUps++
-			if ss.lastPod != pi {
+			if ss.lastPod != pi || ss.lastPodID != p.serial {
 				r.m.sessionMoves++
+				if !r.canServe(ss.lastPod, ss.lastPodID) {
+					r.m.sessionForced++ // it had to move
+				}
 			}
 		}
-		ss.lastPod = pi
+		ss.lastPod, ss.lastPodID = pi, p.serial
+		if cookie {
+			r.setCookie(s, res.Endpoint)
+		}
 	}
 	cross := px.zone != "" && p.zone != px.zone
 	if cross {
@@ -666,6 +710,15 @@ func (r *run) retryKilled() {
 		r.retryOrFail(t, failKilled)
 	}
 	r.killed = r.killed[:0]
+}
+
+// canServe reports whether the pod of the given serial, once in slot pi,
+// could still serve a session's request: it is in the endpoint set, up
+// and not faulty. A session whose pod cannot must move (the optimum);
+// any other move is the routing's doing.
+func (r *run) canServe(pi int32, serial int) bool {
+	p := &r.pods[pi]
+	return p.serial == serial && p.inSet && p.state == podReady && p.fault == faultNone
 }
 
 // crossDelay is the latency a request's trip to another zone adds.

@@ -73,8 +73,9 @@ type Scenario struct {
 type Deployment struct {
 	// Replicas is the number of pods. Required unless a trace is replayed.
 	Replicas int `yaml:"replicas" json:"replicas"`
-	// Zones are the topology zones pods are spread over, round robin.
-	// Empty means one zone, "zone-a".
+	// Zones are the topology zones pods are spread over, round robin; a
+	// zone listed twice takes two shares of the pods ([a, a, b, c] puts
+	// half of them in a). Empty means one zone, "zone-a".
 	Zones []string `yaml:"zones" json:"zones,omitempty"`
 	// Strategy is the rolling-update strategy.
 	Strategy Strategy `yaml:"strategy" json:"strategy"`
@@ -220,12 +221,63 @@ type Proxies struct {
 	SlowStart *SlowStart `yaml:"slowStart" json:"slowStart,omitempty"`
 	// Zones are the topology zones the proxies run in, spread round robin
 	// as the pods are (kube-proxy on every node, ingress replicas across
-	// zones). Empty means the proxies have no zone: nothing is cross-zone.
+	// zones). A session's client lives in a zone: its requests go through
+	// the proxies of the zone of its first. Empty means the proxies have
+	// no zone: nothing is cross-zone.
 	Zones []string `yaml:"zones" json:"zones,omitempty"`
 	// CrossZoneLatency is added to the latency of a request that a proxy
 	// sends to a pod in another zone (the network round trip between
 	// zones). Zero means none. At most 10s.
 	CrossZoneLatency Duration `yaml:"crossZoneLatency" json:"crossZoneLatency,omitempty"`
+	// TrafficDistribution is a Service's trafficDistribution: PreferClose
+	// (or its newer name PreferSameZone) makes each proxy send its
+	// requests to the pods of its own zone while that zone has any, and to
+	// every zone when it has none, as kube-proxy does with the
+	// EndpointSlice's zone hints. Empty means none. Needs Zones.
+	TrafficDistribution string `yaml:"trafficDistribution" json:"trafficDistribution,omitempty"`
+	// ZoneAwareRouting is Envoy's zone-aware routing: each proxy keeps in
+	// its zone the share of its traffic that the zone's pods can take,
+	// given how the proxies are spread, and spills the rest to the zones
+	// with capacity to spare. Left out: none. Needs Zones; not with
+	// TrafficDistribution.
+	ZoneAwareRouting *ZoneAwareRouting `yaml:"zoneAwareRouting" json:"zoneAwareRouting,omitempty"`
+	// SessionAffinity keeps each client on one pod, as a Service's
+	// sessionAffinity or an ingress's sticky cookie does. Left out: none.
+	SessionAffinity *SessionAffinity `yaml:"sessionAffinity" json:"sessionAffinity,omitempty"`
+}
+
+// ZoneAwareRouting configures Envoy's zone-aware routing.
+type ZoneAwareRouting struct {
+	// MinClusterSize is Envoy's min_cluster_size: with fewer pods in the
+	// endpoint set, routing ignores zones. Zero means 6.
+	MinClusterSize int `yaml:"minClusterSize" json:"minClusterSize,omitempty"`
+}
+
+// Session affinity types, a Service's sessionAffinity and an ingress's
+// cookie.
+const (
+	// AffinityClientIP keeps a table on each proxy from a client to the pod
+	// that served it, as kube-proxy keeps one on each node. A client on a
+	// node always goes through that node's proxy, so with ClientIP a
+	// session sends all its requests through the proxy of its first.
+	AffinityClientIP = "ClientIP"
+	// AffinityCookie answers a client's first request with a cookie naming
+	// the pod that served it (HAProxy's cookie insert, Envoy's stateful
+	// sessions), which every proxy honours: a session's requests may go
+	// through any proxy. Requests that are not part of a session carry no
+	// cookie.
+	AffinityCookie = "Cookie"
+)
+
+// SessionAffinity keeps each client (a session's key) on one pod while
+// that pod is in the proxy's set and healthy.
+type SessionAffinity struct {
+	// Type is ClientIP or Cookie. Required.
+	Type string `yaml:"type" json:"type"`
+	// TimeoutSeconds is how long a ClientIP entry lives without use
+	// (refreshed on every use), or how long a cookie is honoured after it
+	// was issued. Zero means 10800, Kubernetes' default; at most 86400.
+	TimeoutSeconds int `yaml:"timeoutSeconds" json:"timeoutSeconds,omitempty"`
 }
 
 // Churn is one change to the pods, starting at At. Exactly one action

@@ -66,7 +66,7 @@ func TestPickCostDoesNotPerturb(t *testing.T) {
 
 func TestBuiltinScenariosRun(t *testing.T) {
 	names := ScenarioNames()
-	for _, want := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key", "slow-pods", "black-hole"} {
+	for _, want := range []string{"steady", "rolling-update", "scale-out", "crash-loop", "zone-drain", "hot-key", "slow-pods", "black-hole", "sticky-sessions", "zone-aware", "zone-skew", "zone-drain-aware"} {
 		require.Contains(t, names, want)
 	}
 	for _, name := range names {
@@ -75,11 +75,12 @@ func TestBuiltinScenariosRun(t *testing.T) {
 			sc.Algorithms = []string{"round-robin", "least-request", "ring-hash", "maglev-bounded"}
 			rep, err := Compare(sc, Options{PickCost: true})
 			require.NoError(t, err)
-			if hc, _ := sc.Proxies.healthConfig(); hc != nil {
+			if suffix := sc.BaselineSuffix(); suffix != "" {
 				require.Len(t, rep.Results, 8, "each algorithm with its baseline")
+				hc, _ := sc.Proxies.healthConfig()
 				for i, r := range rep.Results {
-					assert.Equal(t, i%2 == 1, strings.HasSuffix(r.Algorithm, BaselineSuffix), r.Algorithm)
-					assert.Equal(t, i%2 == 0, r.Health != nil, r.Algorithm)
+					assert.Equal(t, i%2 == 1, strings.HasSuffix(r.Algorithm, suffix), r.Algorithm)
+					assert.Equal(t, i%2 == 0 && hc != nil, r.Health != nil, r.Algorithm)
 				}
 			} else {
 				require.Len(t, rep.Results, 4)
@@ -90,7 +91,7 @@ func TestBuiltinScenariosRun(t *testing.T) {
 				assert.LessOrEqual(t, r.Succeeded+r.Failed, r.Requests, r.Algorithm)
 				assert.Positive(t, r.PickNanos, r.Algorithm)
 				assert.NotEmpty(t, r.Windows, r.Algorithm)
-				if name != "steady" && name != "hot-key" && name != "slow-pods" && name != "black-hole" {
+				if name != "steady" && name != "hot-key" && name != "slow-pods" && name != "black-hole" && name != "zone-skew" {
 					assert.Positive(t, r.Changes, "%s: churn publishes endpoint changes", r.Algorithm)
 				}
 			}

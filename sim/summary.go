@@ -120,6 +120,12 @@ var Metrics = []Metric{
 		return float64(r.ToFaulty) / float64(max(r.Requests, 1)), r.Faults > 0, false
 	}, 0, true},
 	{"cross_zone_fraction", "cross-zone", -1, percent, ptr(func(r *Result) *float64 { return r.CrossZone }), 0, true},
+	{"sessions_broken_per_change", "broken/change", -1, fixed(1), func(r *Result) (float64, bool, bool) {
+		return float64(r.SessionsBroken) / float64(max(r.Changes, 1)), r.Stickiness != nil && r.Changes > 0, false
+	}, 1, true},
+	{"sessions_broken_ratio", "broken x opt", -1, fixed(2), func(r *Result) (float64, bool, bool) {
+		return float64(r.SessionsBroken) / float64(max(r.SessionsForced, 1)), r.Stickiness != nil && r.SessionsForced > 0, false
+	}, 1, true},
 	{"ejections", "ejections", 0, fixed(1), func(r *Result) (float64, bool, bool) {
 		if r.Health == nil {
 			return 0, false, false

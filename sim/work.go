@@ -69,8 +69,8 @@ func EstimateWork(sc Scenario, opts Options) (Work, error) {
 	if err != nil {
 		return Work{}, err
 	}
-	if sc.health != nil && !opts.NoBaseline {
-		algs = withBaselines(algs)
+	if sc.hasFeatures() && !opts.NoBaseline {
+		algs = withBaselines(algs, sc.BaselineSuffix())
 	}
 	runs, err := opts.runs()
 	if err != nil {

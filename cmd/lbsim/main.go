@@ -120,7 +120,7 @@ func addRunFlags(cmd *cobra.Command, f *flags) {
 	fl.StringVarP(&f.format, "format", "f", "table", "output format: table, json or csv")
 	fl.StringVarP(&f.out, "out", "o", "", "also write report.json, report.txt, summary.csv, windows.csv, events.csv and plots (SVG and PNG) into this directory")
 	fl.BoolVar(&f.noCost, "no-pick-cost", false, "do not time picks (the output is then byte-identical for the same seed)")
-	fl.BoolVar(&f.noBaseline, "no-baseline", false, "when the scenario has health features, do not also run every algorithm without them (\"(no health)\" rows)")
+	fl.BoolVar(&f.noBaseline, "no-baseline", false, "when the scenario has proxy features (health, affinity, zone routing), do not also run every algorithm without them (\"(no health)\" rows)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bar on stderr: auto (when it is a terminal), always or never")
 }
 

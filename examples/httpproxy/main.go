@@ -70,6 +70,36 @@
 // nginx's proxy_read_timeout) bounds only the wait for the response
 // headers, of each try; a body may stream for as long as it takes.
 //
+// # Affinity and zones
+//
+//	-affinity client-ip -trusted-proxies 10.0.0.0/8   # a client IP's requests to one backend
+//	-affinity cookie -cookie-keys 3f9a...             # a signed session cookie names the backend
+//	-affinity header:X-User                           # hash pickers: the header's value is the key
+//	-zone zone-a -backends http://10.0.0.7:8080@zone-a,http://10.0.1.9:8080@zone-b
+//
+// With the hash algorithms (ring-hash, maglev) the key a request carries
+// (its client IP, a header, a cookie, a query parameter or its path,
+// hashed as Envoy's hash policies hash them) chooses its backend on the
+// ring. With the others, a sticky table maps the key to the backend that
+// served its first request, as kube-proxy's sessionAffinity: ClientIP
+// does, for -affinity-timeout after its last use; a backend that leaves,
+// fails its checks or is ejected loses its sessions to the next pick.
+// -affinity cookie works with any algorithm: the first response carries a
+// cookie, HMAC-signed so that a client cannot forge one for a backend of
+// its choosing, and later requests that carry it go to its backend while
+// that backend serves; a request retried elsewhere gets a cookie for the
+// backend that answered. The client IP is the peer's address unless the
+// peer is a trusted proxy (-trusted-proxies), whose X-Forwarded-For,
+// Forwarded or X-Real-IP is then believed up to the first untrusted hop.
+// -zone keeps requests in the proxy's zone (Kubernetes' PreferClose);
+// with -zone-routing zone-aware, Envoy's zone-aware routing, which also
+// turns zones off below 6 backends. A lone proxy does not know how its
+// fleet is spread, so it assumes the proxies are spread as the backends
+// are (affinity.Zones.Proxies nil): a proxy that knows its fleet sets
+// Proxies and then keeps in its zone only what the zone's backends can
+// take. Both route over every zone when the local one has no backend, or
+// in panic.
+//
 // bench.sh measures the proxy under wrk against 4 backends on loopback,
 // beside haproxy and nginx configured alike.
 package main
@@ -87,9 +117,9 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
-	backends := flag.String("backends", "", "comma-separated backend URLs, e.g. http://10.0.0.7:8080")
+	backends := flag.String("backends", "", "comma-separated backend URLs, e.g. http://10.0.0.7:8080, each with an optional zone: http://10.0.0.7:8080@zone-a")
 	algorithm := flag.String("algorithm", "least-request", "one of "+strings.Join(algorithmNames(), ", "))
-	hashHeader := flag.String("hash-header", "", "header whose value is the request key for the hash algorithms (e.g. X-User); empty means none")
+	hashHeader := flag.String("hash-header", "", "header whose value is the request key for the hash algorithms (e.g. X-User): the same as -affinity header:NAME; empty means none")
 	retries := flag.Int("retries", 2, "how many times a failed request may be sent again, each time to another backend; 0 means never "+
 		"(connection failures are retried for any method, broken connections and timeouts only for idempotent requests)")
 	connectTimeout := flag.Duration("connect-timeout", time.Second, "how long to wait for a connection to a backend; 0 means no limit but the system's")
@@ -104,6 +134,14 @@ func main() {
 	flag.DurationVar(&hc.ejectionTime, "ejection-time", 0, "how long -outlier's first ejection of a backend lasts (then twice, three times..., at most 300s); 0 means 30s")
 	flag.DurationVar(&hc.slowStart, "slow-start", 0, "ramp a new or recovered backend's share up over this window; 0 means none")
 	flag.Float64Var(&hc.panicThreshold, "panic-threshold", 50, "when fewer than this percent of the backends are healthy, balance over all of them; 0 means never")
+	var ac affinityConfig
+	flag.StringVar(&ac.mode, "affinity", "", "keep related requests on one backend: client-ip, cookie, path, header:NAME, cookie-hash:NAME or query:NAME; "+
+		"with the hash algorithms the key is hashed onto the ring (Envoy's hash policies), with the others a sticky table maps it to its backend; cookie sets a signed session cookie naming the backend, for any algorithm")
+	flag.DurationVar(&ac.timeout, "affinity-timeout", 0, "how long a sticky entry lives unused, or a session cookie after it was issued; 0 means 10800s (kube-proxy's default)")
+	flag.StringVar(&ac.cookieKeys, "cookie-keys", "", "comma-separated hex HMAC keys for -affinity cookie, the first signing (rotate by putting a new one first); empty means a random key, so cookies end with the process")
+	flag.StringVar(&ac.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For, Forwarded and X-Real-IP the client IP believes; empty means none: the peer's address")
+	flag.StringVar(&ac.zone, "zone", "", "this proxy's zone; backends given as URL@ZONE are then routed zone-aware; empty means no zone routing")
+	flag.StringVar(&ac.zoneRouting, "zone-routing", "prefer-close", "with -zone: prefer-close (Kubernetes trafficDistribution: PreferClose) or zone-aware (Envoy's, with spill by capacity)")
 	flag.Parse()
 
 	if *maxIdle < 1 {
@@ -113,7 +151,7 @@ func main() {
 	p, err := newProxy(config{
 		algorithm: *algorithm, hashHeader: *hashHeader, retries: *retries,
 		connectTimeout: *connectTimeout, timeout: *timeout, maxIdlePerBackend: *maxIdle,
-		health: hc,
+		health: hc, affinity: ac,
 	})
 	if err == nil {
 		err = p.setBackends(strings.Split(*backends, ","))

@@ -70,6 +70,9 @@ type config struct {
 	// health holds the active checks, outlier detection, slow start and
 	// panic threshold.
 	health healthConfig
+	// affinity holds the request key, sticky sessions, cookies and zone
+	// routing.
+	affinity affinityConfig
 }
 
 // proxy is an http.Handler that balances over its backends. It is safe
@@ -95,6 +98,17 @@ func newProxy(cfg config) (*proxy, error) {
 	if cfg.retries < 0 {
 		return nil, fmt.Errorf("retries is %d; it must be 0 or more", cfg.retries)
 	}
+	if cfg.hashHeader != "" && cfg.affinity.mode == "" {
+		cfg.affinity.mode = "header:" + cfg.hashHeader
+	}
+	b, err := zoned(cfg.affinity, b)
+	if err != nil {
+		return nil, err
+	}
+	aff, err := newAffinity(cfg.affinity, b)
+	if err != nil {
+		return nil, err
+	}
 	p := &proxy{cfg: cfg, bal: balancer.New(b), transport: newTransport(cfg)}
 	hc, err := cfg.health.monitorConfig()
 	if err != nil {
@@ -109,7 +123,7 @@ func newProxy(cfg config) (*proxy, error) {
 		// The retrier sets the URL of each attempt to the endpoint it
 		// picks, as SetURL would.
 		Rewrite:      func(pr *httputil.ProxyRequest) { pr.SetXForwarded() },
-		Transport:    &retrier{bal: p.bal, next: p.transport, hashHeader: cfg.hashHeader, retries: cfg.retries},
+		Transport:    &retrier{bal: p.bal, next: p.transport, aff: aff, retries: cfg.retries},
 		ErrorHandler: p.fail,
 		BufferPool:   &bufferPool{},
 	}
@@ -141,11 +155,12 @@ func (p *proxy) setBackends(urls []string) error {
 		if raw == "" {
 			continue
 		}
+		raw, zone := backendZone(raw)
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme == "" || u.Host == "" {
-			return fmt.Errorf("backend %q is not a URL such as http://10.0.0.7:8080", raw)
+			return fmt.Errorf("backend %q is not a URL such as http://10.0.0.7:8080 or http://10.0.0.7:8080@zone-a", raw)
 		}
-		bs = append(bs, balancer.Backend{ID: u.Host, Addr: raw})
+		bs = append(bs, balancer.Backend{ID: u.Host, Addr: raw, Zone: zone})
 	}
 	if len(bs) == 0 {
 		return errors.New("no backends: give -backends")

@@ -62,22 +62,17 @@ const maxRepicks = 8
 // when ReverseProxy closes the response body, after streaming it to the
 // client, with the latency to the response headers: see doneBody.
 type retrier struct {
-	bal        *balancer.Balancer
-	next       http.RoundTripper
-	hashHeader string // the request key's header, for the hash pickers, as sent to the backend; empty means none
-	retries    int
+	bal     *balancer.Balancer
+	next    http.RoundTripper
+	aff     *affinityPolicy // the request key, sticky sessions or cookies of the first attempt
+	retries int
 }
 
 // RoundTrip sends req to one endpoint after another until one answers,
 // the failure may not be retried, or the retries run out.
 func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	breq := balancer.Request{}
-	if h := t.hashHeader; h != "" {
-		if key := req.Header.Get(h); key != "" {
-			breq = balancer.KeyRequest(key)
-		}
-	}
+	var breq balancer.Request
 	body, err := newRequestBody(req, t.retries > 0 && idempotent(req))
 	if err != nil {
 		return nil, err
@@ -87,21 +82,31 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried  = failed[:0]
 		res    balancer.Result // the attempt in flight
 		info   balancer.DoneInfo
+		issue  bool // the response gets a new session cookie
 	)
 	for try := 0; ; try++ {
-		e, perr := t.pick(&breq, tried)
-		res.Done(info) // the failed attempt before this one, if any
-		if perr != nil {
-			if try == 0 {
+		var e *balancer.Endpoint
+		if try == 0 {
+			var perr error
+			if res, issue, perr = t.aff.first(t.bal, req, &breq); perr != nil {
 				return nil, perr
 			}
-			return nil, err // the last attempt's
+			e = res.Endpoint
+		} else {
+			var perr error
+			e, perr = t.pick(&breq, tried)
+			res.Done(info) // the failed attempt before this one
+			if perr != nil {
+				return nil, err // the last attempt's
+			}
+			res = e.Begin()
+			issue = true // a session moves to the endpoint that answers
 		}
-		res = e.Begin()
 		start := time.Now()
 		var resp *http.Response
 		resp, err = t.next.RoundTrip(body.attempt(req, e))
 		if err == nil {
+			t.aff.served(resp, e, issue)
 			return respond(ctx, resp, res, time.Since(start)), nil
 		}
 		info = balancer.DoneInfo{Err: err, Failure: balancer.GatewayFailure}
