@@ -267,20 +267,5 @@ func (c *Cookies) rebuild(b *balancer.Balancer) *cookieIndex {
 }
 
 // validCookieName reports whether s is an RFC 6265 cookie name: an HTTP
-// token.
-func validCookieName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if ch <= ' ' || ch >= 0x7f {
-			return false
-		}
-		switch ch {
-		case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
-			return false
-		}
-	}
-	return true
-}
+// token of at most 256 bytes.
+func validCookieName(s string) bool { return len(s) <= 256 && isToken(s) }

@@ -38,7 +38,13 @@ func (r *run) newSticky() (*affinity.Sticky, error) {
 	if a == nil || a.Type != AffinityClientIP || r.alg.Baseline {
 		return nil, nil
 	}
-	return affinity.NewSticky(affinity.StickyConfig{Timeout: time.Duration(a.TimeoutSeconds) * time.Second, MaxEntries: 1 << 20})
+	// Every key of the key space is a client, and a client can come no
+	// more often than the workload's arrivals: room for twice as many as
+	// can come, so that no live session is evicted early. (The table is
+	// allocated whole, 28 bytes an entry.)
+	arrivals := r.sc.Workload.expected(r.sc.Duration.Std(), r.sc.meanEndpoints())
+	entries := int(min(2*float64(r.sc.Workload.Keys.Count), 4*arrivals+1024, 1<<21))
+	return affinity.NewSticky(affinity.StickyConfig{Timeout: time.Duration(a.TimeoutSeconds) * time.Second, MaxEntries: entries})
 }
 
 // builder returns the Builder of a proxy in zone: the algorithm's, inside

@@ -106,6 +106,10 @@ func FuzzParseScenario(f *testing.F) {
 	f.Add([]byte("duration: 2s\ndeployment: {replicas: 3}\nworkload: {rate: 50}\nproxies: {timeout: 100ms, healthCheck: {interval: 1ms}, " +
 		"outlierDetection: {interval: 1ms, baseEjectionTime: 1ms}, slowStart: {window: 1s}, panicThreshold: 100}\nchurn:\n" +
 		"  - {at: 0s, fault: {kind: hang, pods: 2}}\n  - {at: 100ms, rollingUpdate: {}}\n"))
+	f.Add([]byte("duration: 2s\ndeployment: {replicas: 4, zones: [a, a, b]}\nworkload: {rate: 50, sessions: {requests: 3}}\n" +
+		"proxies: {replicas: 3, zones: [a, b], sessionAffinity: {type: Cookie, timeoutSeconds: 1}, zoneAwareRouting: {minClusterSize: 1}}\n" +
+		"churn:\n  - {at: 500ms, drainZone: {zone: a}}\n"))
+	f.Add([]byte("duration: 2s\ndeployment: {replicas: 4}\nworkload: {rate: 50}\nproxies: {zones: [zone-a], trafficDistribution: PreferSameZone, sessionAffinity: {type: ClientIP}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sc, err := ParseScenario("fuzz.yaml", data)
 		if err != nil {
