@@ -2,6 +2,7 @@ package affinity_test
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -263,6 +264,43 @@ func FuzzCookieValue(f *testing.F) {
 		res.Done(balancer.DoneInfo{})
 		if !issue && !valid[v] {
 			t.Fatalf("honoured a cookie the proxy did not issue: %q", v)
+		}
+	})
+}
+
+// FuzzNewCookies: any configuration is either refused with
+// ErrCookieConfig or makes cookies that round-trip, never a panic.
+func FuzzNewCookies(f *testing.F) {
+	b := balancer.New(roundrobin.Config{})
+	if err := b.Update(cookieBackends(2)); err != nil {
+		f.Fatal(err)
+	}
+	f.Add("", []byte("0123456789abcdef"), []byte{}, int64(0), "")
+	f.Add("lb", []byte("short"), []byte("0123456789abcdefXYZ"), int64(time.Hour), "/app")
+	f.Add("bad name", []byte("0123456789abcdef"), []byte{}, int64(-1), "/")
+	f.Fuzz(func(t *testing.T, name string, k1, k2 []byte, ttl int64, path string) {
+		keys := [][]byte{k1}
+		if len(k2) > 0 {
+			keys = append(keys, k2)
+		}
+		c, err := affinity.NewCookies(affinity.CookieConfig{Name: name, Keys: keys, TTL: time.Duration(ttl), Path: path})
+		if err != nil {
+			if !errors.Is(err, affinity.ErrCookieConfig) {
+				t.Fatalf("error %v does not wrap ErrCookieConfig", err)
+			}
+			return
+		}
+		e := b.Endpoints()[1]
+		ck := c.Cookie(e, cookieT0)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.AddCookie(ck)
+		res, issue, err := c.Pick(b, r, balancer.Request{}, cookieT0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Done(balancer.DoneInfo{})
+		if issue || res.Endpoint.ID != e.ID {
+			t.Fatalf("a fresh cookie for %s was not honoured (issue %v, went to %s)", e.ID, issue, res.Endpoint.ID)
 		}
 	})
 }
