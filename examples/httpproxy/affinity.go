@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"strings"
 	"time"
@@ -36,7 +38,7 @@ type affinityConfig struct {
 	zoneRouting string
 }
 
-// affinity is what a proxy does with the affinity flags: the request key,
+// affinityPolicy is what a proxy does with the affinity flags: the request key,
 // the sticky table or the cookie signer. It is safe for concurrent use
 // by multiple goroutines.
 type affinityPolicy struct {
@@ -137,6 +139,29 @@ func cookieKeys(s string) ([][]byte, error) {
 	return keys, nil
 }
 
+// inboundKey is the context key under which rewrite leaves a request's
+// key, a requestKey, for first.
+type inboundKey struct{}
+
+// requestKey is a request's key hash and whether it has one.
+type requestKey struct {
+	hash uint64
+	ok   bool
+}
+
+// rewrite is the policy's part of the ReverseProxy's Rewrite: it takes
+// the request key from the inbound request and hands it to first in the
+// outbound request's context. The outbound request will not do: Rewrite
+// has replaced its X-Forwarded-For with the peer's address (SetXForwarded),
+// which would make every client behind a trusted proxy one client.
+func (a *affinityPolicy) rewrite(pr *httputil.ProxyRequest) {
+	if a.keys == nil {
+		return
+	}
+	h, ok := a.keys.Hash(pr.In)
+	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), inboundKey{}, requestKey{h, ok}))
+}
+
 // first is the pick of a request's first attempt: through its cookie or
 // its sticky entry when it has one, through the Balancer otherwise (with
 // its key, for the hash pickers). breq is the request the retries pick
@@ -145,7 +170,11 @@ func (a *affinityPolicy) first(bal *balancer.Balancer, r *http.Request, breq *ba
 	var key uint64
 	var hasKey bool
 	if a.keys != nil {
-		key, hasKey = a.keys.Hash(r)
+		if k, ok := r.Context().Value(inboundKey{}).(requestKey); ok {
+			key, hasKey = k.hash, k.ok
+		} else { // not through rewrite: r is as the client sent it
+			key, hasKey = a.keys.Hash(r)
+		}
 		if a.hashing {
 			breq.Hash, breq.HasHash = key, hasKey
 		}

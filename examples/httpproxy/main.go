@@ -98,7 +98,8 @@
 // are (affinity.Zones.Proxies nil): a proxy that knows its fleet sets
 // Proxies and then keeps in its zone only what the zone's backends can
 // take. Both route over every zone when the local one has no backend, or
-// in panic.
+// in panic. /lbz shows the -affinity mode and, with a sticky table, its
+// sessions (Sticky.Len), capacity and evictions.
 //
 // bench.sh measures the proxy under wrk against 4 backends on loopback,
 // beside haproxy and nginx configured alike.

@@ -83,6 +83,7 @@ type proxy struct {
 	transport *http.Transport // shared by every backend; keeps their idle connections
 	rp        *httputil.ReverseProxy
 	monitor   *health.Monitor // nil without health features
+	aff       *affinityPolicy // the affinity flags; never nil
 }
 
 func newProxy(cfg config) (*proxy, error) {
@@ -109,7 +110,7 @@ func newProxy(cfg config) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{cfg: cfg, bal: balancer.New(b), transport: newTransport(cfg)}
+	p := &proxy{cfg: cfg, bal: balancer.New(b), transport: newTransport(cfg), aff: aff}
 	hc, err := cfg.health.monitorConfig()
 	if err != nil {
 		return nil, err
@@ -122,7 +123,10 @@ func newProxy(cfg config) (*proxy, error) {
 	p.rp = &httputil.ReverseProxy{
 		// The retrier sets the URL of each attempt to the endpoint it
 		// picks, as SetURL would.
-		Rewrite:      func(pr *httputil.ProxyRequest) { pr.SetXForwarded() },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetXForwarded()
+			aff.rewrite(pr)
+		},
 		Transport:    &retrier{bal: p.bal, next: p.transport, aff: aff, retries: cfg.retries},
 		ErrorHandler: p.fail,
 		BufferPool:   &bufferPool{},
@@ -221,9 +225,32 @@ type endpointStatus struct {
 	SlowStart float64 `json:"slowStart"`
 }
 
+// affinityStatus is the affinity part of /lbz.
+type affinityStatus struct {
+	// Mode is the -affinity flag.
+	Mode string `json:"mode"`
+	// Sticky is the sticky table; nil when there is none (cookie
+	// sessions, or a hash algorithm).
+	Sticky *stickyStatus `json:"sticky,omitempty"`
+}
+
+// stickyStatus is the sticky table's occupancy.
+type stickyStatus struct {
+	// Sessions is the table's Len: its live sessions, and those expired
+	// or on an unusable backend that nothing has replaced yet.
+	Sessions int `json:"sessions"`
+	// Capacity is its Cap.
+	Capacity int `json:"capacity"`
+	// Evictions counts the live sessions evicted for room: a table that
+	// keeps evicting is too small.
+	Evictions uint64 `json:"evictions"`
+}
+
 // lbz is the whole /lbz answer.
 type lbz struct {
-	Algorithm string           `json:"algorithm"`
+	Algorithm string `json:"algorithm"`
+	// Affinity is nil when -affinity is off.
+	Affinity  *affinityStatus  `json:"affinity,omitempty"`
 	Healthy   int              `json:"healthy"`
 	Down      int              `json:"down"`
 	Ejected   int              `json:"ejected"`
@@ -233,6 +260,12 @@ type lbz struct {
 
 func (p *proxy) status(w http.ResponseWriter, _ *http.Request) {
 	out := lbz{Algorithm: p.cfg.algorithm, Endpoints: []endpointStatus{}}
+	if m := p.cfg.affinity.mode; m != "" {
+		out.Affinity = &affinityStatus{Mode: m}
+		if s := p.aff.sticky; s != nil {
+			out.Affinity.Sticky = &stickyStatus{Sessions: s.Len(), Capacity: s.Cap(), Evictions: s.Evictions()}
+		}
+	}
 	serving := map[string]bool{}
 	for _, e := range p.bal.Serving() {
 		serving[e.ID] = true
