@@ -234,6 +234,22 @@ func (s *Sticky) Lookup(key uint64, now int64) (*balancer.Endpoint, bool) {
 	return nil, false
 }
 
+// Pin pins key to e at now (Unix nanoseconds; zero means time.Now()),
+// replacing its session if it has one: for a proxy whose retry found
+// another endpoint after the session's own failed to answer, so that the
+// client's next requests go where its last one was served instead of
+// failing first at the old endpoint until health checks take it out. e
+// must be an endpoint of the Balancer the table serves.
+func (s *Sticky) Pin(key uint64, e *balancer.Endpoint, now int64) {
+	if e == nil {
+		return
+	}
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
+	s.pin(key, e, now)
+}
+
 // Forget ends key's session, if it has one: key's next request goes
 // through the Balancer.
 func (s *Sticky) Forget(key uint64) {

@@ -341,6 +341,19 @@ func (s *Sticky) reap(m *shard, b *bucket, now int64) int {
 	return used
 }
 
+// pin pins key to e at now, in its slot or a new one.
+func (s *Sticky) pin(key uint64, e *balancer.Endpoint, now int64) {
+	a, c, sh := s.locate(key)
+	m := &s.shards[sh]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b, i := find(a, c, key); b != nil {
+		b.put(i, key, e, now)
+		return
+	}
+	s.insert(m, a, c, key, e, now)
+}
+
 // forget empties key's slot, if it has one.
 func (s *Sticky) forget(key uint64) {
 	a, c, sh := s.locate(key)

@@ -242,6 +242,33 @@ func TestStickyForget(t *testing.T) {
 	assert.NotEqual(t, e.ID, got.ID)
 }
 
+// Pin moves a session to the endpoint a retry found, or starts one.
+func TestStickyPin(t *testing.T) {
+	b := rrBalancer(t, 5)
+	s := newSticky(t, affinity.StickyConfig{})
+	e, _ := stickyPick(t, s, b, 42, stickyT0)
+	var other *balancer.Endpoint
+	for _, x := range b.Endpoints() {
+		if x.ID != e.ID {
+			other = x
+			break
+		}
+	}
+	s.Pin(42, other, stickyT0+1)
+	got, hit := stickyPick(t, s, b, 42, stickyT0+2)
+	assert.True(t, hit)
+	assert.Equal(t, other.ID, got.ID)
+	assert.Equal(t, 1, s.Len())
+
+	s.Pin(7, e, stickyT0)
+	got, hit = stickyPick(t, s, b, 7, stickyT0+3)
+	assert.True(t, hit)
+	assert.Equal(t, e.ID, got.ID)
+	assert.Equal(t, 2, s.Len())
+	s.Pin(8, nil, stickyT0)
+	assert.Equal(t, 2, s.Len(), "a nil endpoint pins nothing")
+}
+
 // A retry goes through the Balancer and leaves the session alone.
 func TestStickyRetry(t *testing.T) {
 	b := rrBalancer(t, 5)

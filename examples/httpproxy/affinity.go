@@ -199,11 +199,23 @@ func (a *affinityPolicy) first(bal *balancer.Balancer, r *http.Request, breq *ba
 }
 
 // served tells the policy which endpoint answered a request whose first
-// attempt went elsewhere, or that needs a cookie: the cookie is issued
-// for it, on the response.
-func (a *affinityPolicy) served(resp *http.Response, e *balancer.Endpoint, issue bool) {
-	if a.cookies != nil && issue {
+// attempt went elsewhere (moved), or that needs a cookie (moved too): the
+// cookie is issued for it, on the response, or the request's sticky
+// session pinned to it, so that the client's next requests do not try
+// the endpoint that failed first.
+func (a *affinityPolicy) served(req *http.Request, resp *http.Response, e *balancer.Endpoint, moved bool) {
+	if !moved {
+		return
+	}
+	if a.cookies != nil {
 		resp.Header.Add("Set-Cookie", a.cookies.Cookie(e, 0).String())
+	}
+	if a.sticky != nil {
+		if k, ok := req.Context().Value(inboundKey{}).(requestKey); ok && k.ok {
+			a.sticky.Pin(k.hash, e, 0)
+		} else if h, ok := a.keys.Hash(req); ok {
+			a.sticky.Pin(h, e, 0)
+		}
 	}
 }
 

@@ -106,7 +106,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		var resp *http.Response
 		resp, err = t.next.RoundTrip(body.attempt(req, e))
 		if err == nil {
-			t.aff.served(resp, e, issue)
+			t.aff.served(req, resp, e, issue)
 			return respond(ctx, resp, res, time.Since(start)), nil
 		}
 		info = balancer.DoneInfo{Err: err, Failure: balancer.GatewayFailure}
