@@ -75,6 +75,9 @@ func newAffinity(cfg affinityConfig, b balancer.Builder) (*affinityPolicy, error
 	if cfg.timeout == 0 {
 		cfg.timeout = affinity.DefaultStickyTimeout
 	}
+	if cfg.cookieKeys != "" && cfg.mode != "cookie" {
+		return nil, fmt.Errorf("-cookie-keys is for -affinity cookie, not %q", cfg.mode)
+	}
 	if cfg.mode == "" {
 		return a, nil
 	}

@@ -471,10 +471,15 @@ func TestBadAffinityConfig(t *testing.T) {
 		{affinityConfig{mode: "cookie", cookieKeys: "abcd"}, "key 0 has 2 bytes"},
 		{affinityConfig{mode: "cookie", timeout: -time.Second}, "-affinity-timeout is -1s"},
 		{affinityConfig{zone: "zone-a", zoneRouting: "nearest"}, `-zone-routing "nearest"`},
+		{affinityConfig{mode: "client-ip", cookieKeys: "00112233445566778899aabbccddeeff"}, `-cookie-keys is for -affinity cookie`},
 	} {
 		_, err := newProxy(withAffinity("round-robin", tc.ac))
 		assert.ErrorContains(t, err, tc.want, "%+v", tc.ac)
 	}
+	cfg := withAffinity("maglev", affinityConfig{mode: "query:user"})
+	cfg.hashHeader = "X-User"
+	_, err := newProxy(cfg)
+	assert.ErrorContains(t, err, "give one of them")
 	p, err := newProxy(withAffinity("round-robin", affinityConfig{zone: "zone-a"}))
 	require.NoError(t, err, "prefer-close is the default")
 	require.NoError(t, p.setBackends([]string{"http://10.0.0.1:80@zone-a", "http://10.0.0.2:80@zone-b", "http://10.0.0.3:80"}))

@@ -99,7 +99,10 @@ func newProxy(cfg config) (*proxy, error) {
 	if cfg.retries < 0 {
 		return nil, fmt.Errorf("retries is %d; it must be 0 or more", cfg.retries)
 	}
-	if cfg.hashHeader != "" && cfg.affinity.mode == "" {
+	if cfg.hashHeader != "" {
+		if cfg.affinity.mode != "" {
+			return nil, fmt.Errorf("-hash-header is -affinity header:%s; give one of them", cfg.hashHeader)
+		}
 		cfg.affinity.mode = "header:" + cfg.hashHeader
 	}
 	b, err := zoned(cfg.affinity, b)
