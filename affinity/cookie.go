@@ -68,8 +68,9 @@ type CookieConfig struct {
 // Cookies issues and honours session cookies for one Balancer. It is safe
 // for concurrent use by multiple goroutines.
 type Cookies struct {
-	cfg  CookieConfig
-	macs []sync.Pool // by key: hash.Hash of HMAC-SHA256 under it
+	cfg    CookieConfig
+	needle string      // the name and "=", as cookieValue looks for it
+	macs   []sync.Pool // by key: *macState of HMAC-SHA256 under it
 	// index maps endpoint ID hashes to the serving endpoints of one
 	// Balancer version, rebuilt when the version changes.
 	index atomic.Pointer[cookieIndex]
@@ -86,10 +87,12 @@ const (
 	cookieVersion = 1
 	cookieMACLen  = 16
 	cookieRawLen  = 1 + 8 + 8 + cookieMACLen // version, issued (Unix s), ID hash, MAC
+
+	cookieSignedLen = cookieRawLen - cookieMACLen // what the MAC signs
 )
 
-// cookieEncodedLen is the length of a cookie value.
-var cookieEncodedLen = base64.RawURLEncoding.EncodedLen(cookieRawLen)
+// cookieEncodedLen is the length of a cookie value: unpadded base64.
+const cookieEncodedLen = (cookieRawLen*8 + 5) / 6
 
 // NewCookies returns cookie sessions configured by cfg, or an error
 // wrapping ErrCookieConfig: no key, a key shorter than MinCookieKeyLen, a
@@ -118,10 +121,10 @@ func NewCookies(cfg CookieConfig) (*Cookies, error) {
 	if cfg.SameSite == 0 {
 		cfg.SameSite = http.SameSiteLaxMode
 	}
-	c := &Cookies{cfg: cfg, macs: make([]sync.Pool, len(cfg.Keys))}
+	c := &Cookies{cfg: cfg, needle: cfg.Name + "=", macs: make([]sync.Pool, len(cfg.Keys))}
 	for i := range cfg.Keys {
 		key := append([]byte(nil), cfg.Keys[i]...)
-		c.macs[i].New = func() any { return hmac.New(sha256.New, key) }
+		c.macs[i].New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	}
 	c.cfg.Keys = nil // the pools hold copies
 	return c, nil
@@ -140,10 +143,9 @@ func (c *Cookies) Pick(b *balancer.Balancer, r *http.Request, req balancer.Reque
 	if now == 0 {
 		now = time.Now().UnixNano()
 	}
-	value := ""
-	if ck, cerr := r.Cookie(c.cfg.Name); cerr == nil {
-		value = ck.Value
-	}
+	// The first cookie of the name, read as Envoy reads cookies and
+	// without allocating, where http.Request.Cookie parses them all.
+	value, _ := cookieValue(r.Header["Cookie"], c.needle)
 	return c.PickValue(b, value, req, now)
 }
 
@@ -190,13 +192,21 @@ func (c *Cookies) Cookie(e *balancer.Endpoint, now int64) *http.Cookie {
 	return ck
 }
 
+// macState is a pooled HMAC with room for its message and its sum: what
+// goes through the hash.Hash interface escapes, so signing from these
+// buffers, not the caller's, allocates nothing.
+type macState struct {
+	h   hash.Hash
+	msg [cookieSignedLen]byte
+	sum [sha256.Size]byte
+}
+
 // sign appends to dst the truncated MAC of msg under key i.
 func (c *Cookies) sign(i int, msg, dst []byte) []byte {
-	m := c.macs[i].Get().(hash.Hash)
-	m.Reset()
-	m.Write(msg)
-	var sum [sha256.Size]byte
-	out := append(dst, m.Sum(sum[:0])[:cookieMACLen]...)
+	m := c.macs[i].Get().(*macState)
+	m.h.Reset()
+	m.h.Write(m.msg[:copy(m.msg[:], msg)])
+	out := append(dst, m.h.Sum(m.sum[:0])[:cookieMACLen]...)
 	c.macs[i].Put(m)
 	return out
 }
@@ -209,7 +219,9 @@ func (c *Cookies) lookup(b *balancer.Balancer, value string, now int64) (*balanc
 		return nil, false
 	}
 	var raw [cookieRawLen + 2]byte // room for the decoder's last quantum
-	n, err := base64.RawURLEncoding.Decode(raw[:], []byte(value))
+	var enc [cookieEncodedLen]byte
+	copy(enc[:], value)
+	n, err := base64.RawURLEncoding.Decode(raw[:], enc[:])
 	if err != nil || n != cookieRawLen || raw[0] != cookieVersion {
 		return nil, false
 	}

@@ -305,6 +305,23 @@ func FuzzNewCookies(f *testing.F) {
 	})
 }
 
+// Honouring a cookie allocates nothing: the cookie is found without
+// parsing every one, and the MAC is computed in pooled buffers.
+func TestCookiePickAllocs(t *testing.T) {
+	bal := balancer.New(roundrobin.Config{})
+	require.NoError(t, bal.Update(cookieBackends(10)))
+	c := newCookies(t, affinity.CookieConfig{Keys: [][]byte{cookieKey}})
+	r := request(c.Cookie(bal.Endpoints()[3], 0))
+	allocs := testing.AllocsPerRun(200, func() {
+		res, issue, err := c.Pick(bal, r, balancer.Request{}, cookieT0)
+		if err != nil || issue {
+			t.Fatal(err, issue)
+		}
+		res.Done(balancer.DoneInfo{})
+	})
+	assert.Zero(t, allocs)
+}
+
 func BenchmarkCookiePick(b *testing.B) {
 	bal := balancer.New(roundrobin.Config{})
 	if err := bal.Update(cookieBackends(100)); err != nil {

@@ -106,6 +106,16 @@ func siftDown(s []string, root, end int) {
 // stand between it and the ";" before it. The first such match is the
 // first such piece.
 func hashCookie(lines []string, needle string) (uint64, bool) {
+	v, ok := cookieValue(lines, needle)
+	if !ok || v == "" {
+		return 0, false
+	}
+	return hashString(v), true
+}
+
+// cookieValue returns the value hashCookie hashes, as found, and whether
+// a piece with the name was found. It allocates nothing.
+func cookieValue(lines []string, needle string) (string, bool) {
 	for _, line := range lines {
 		for off := 0; ; {
 			i := strings.Index(line[off:], needle)
@@ -124,13 +134,10 @@ func hashCookie(lines []string, needle string) (uint64, bool) {
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			if v == "" {
-				return 0, false
-			}
-			return hashString(v), true
+			return v, true
 		}
 	}
-	return 0, false
+	return "", false
 }
 
 // pieceStart reports whether only spaces stand between line[i] and the
