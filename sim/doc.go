@@ -57,6 +57,24 @@
 // that their effect is measured pair by pair (Options.NoBaseline leaves
 // that out).
 //
+// # Affinity and zones
+//
+// Proxies.SessionAffinity runs the affinity package's session tables:
+// ClientIP keeps an affinity.Sticky on each proxy, keyed by the session's
+// key (its client), and sends a session's requests through the proxy of
+// its first, as a client on a node always goes through that node's
+// kube-proxy; Cookie gives each session an affinity.Cookies cookie naming
+// its pod, which every proxy honours. Proxies.Zones places the proxies,
+// a session's client in the zone of its first proxy, and
+// Proxies.CrossZoneLatency charges a request that leaves its zone;
+// TrafficDistribution PreferClose and ZoneAwareRouting wrap each
+// proxy's algorithm in affinity.Zones. Result.SessionsBroken counts the
+// session requests served by another pod than the one before, and
+// Result.SessionsForced those whose pod had left, crashed or was faulty,
+// the optimum; Result.CrossZone the share of requests that crossed. The
+// baselines run without these features too ("(no affinity)", "(no zone
+// routing)").
+//
 // # Accounting
 //
 // Arrivals, sessions and churn stop at Scenario.Duration; the pods go on
