@@ -108,11 +108,11 @@ func TestStickyTimeout(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		b := rrBalancer(t, 5)
 		s := newSticky(t, affinity.StickyConfig{Timeout: timeout})
-		e, _ := stickyPick(t, s, b, 7, stickyT0)
+		stickyPick(t, s, b, 7, stickyT0)
 		_, ok := s.Lookup(7, stickyT0+int64(timeout)+prec)
 		assert.True(t, ok, "live for Timeout plus its precision after its last use")
 		s.Forget(7)
-		e, _ = stickyPick(t, s, b, 7, stickyT0)
+		e, _ := stickyPick(t, s, b, 7, stickyT0)
 		_, ok = s.Lookup(7, stickyT0+int64(timeout)+prec+1)
 		assert.False(t, ok, "expired")
 		moved, hit := stickyPick(t, s, b, 7, stickyT0+int64(timeout)+prec+1)
