@@ -87,6 +87,10 @@ func TestZoneAwareRoutingEvenLoad(t *testing.T) {
 	r, err := Run(sc, mustAlg(t, "round-robin"), Options{})
 	require.NoError(t, err)
 	assert.Less(t, r.RequestSkew.PeakToMean, 1.15)
+	require.Len(t, r.ZoneLoad, 3)
+	for z, load := range r.ZoneLoad {
+		assert.InDelta(t, 1, load, 0.03, "zone %s takes its share", z)
+	}
 	assert.InDelta(t, 1.0/6, *r.CrossZone, 0.02, "zone-a keeps its own; b and c keep 3/4 of theirs")
 
 	sc.Proxies.ZoneAwareRouting = nil
@@ -94,6 +98,8 @@ func TestZoneAwareRoutingEvenLoad(t *testing.T) {
 	p, err := Run(sc, mustAlg(t, "round-robin"), Options{})
 	require.NoError(t, err)
 	assert.Greater(t, p.RequestSkew.PeakToMean, 1.25)
+	assert.InDelta(t, 4.0/3, p.ZoneLoad["zone-b"], 0.03, "a quarter of the pods take a third of the requests")
+	assert.InDelta(t, 2.0/3, p.ZoneLoad["zone-a"], 0.03)
 	assert.Less(t, p.RequestSkew.PeakToMean, 1.5)
 	assert.InDelta(t, 0, *p.CrossZone, 0.01)
 }

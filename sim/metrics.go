@@ -66,7 +66,10 @@ type metrics struct {
 	sessUpdate int
 	events     []Event
 
-	rates     skewSum // each gone pod's request rate, per unit of weight
+	rates skewSum // each gone pod's request rate, per unit of weight
+	// zones sums, by pod zone, the requests gone pods received and their
+	// time in the endpoint set times their weight.
+	zones     map[string]*zoneSum
 	windows   []Window
 	end       time.Duration // when the run ended (before its drain)
 	minSet    int           // the smallest and largest endpoint set published after the start
@@ -187,6 +190,55 @@ func (m *metrics) podDone(p *pod) {
 	if p.readyFor >= m.window {
 		m.rates.add(float64(p.requests) / p.readyFor.Seconds() / float64(p.weight))
 	}
+	m.zones = addZone(m.zones, p)
+}
+
+// zoneSum is a zone's pods' requests and weighted time in the set.
+type zoneSum struct {
+	requests float64
+	weighted float64 // seconds in the endpoint set, times weight
+}
+
+// addZone adds a pod's requests and time to its zone's sums.
+func addZone(zones map[string]*zoneSum, p *pod) map[string]*zoneSum {
+	if p.zone == "" || p.readyFor <= 0 {
+		return zones
+	}
+	if zones == nil {
+		zones = map[string]*zoneSum{}
+	}
+	z := zones[p.zone]
+	if z == nil {
+		z = &zoneSum{}
+		zones[p.zone] = z
+	}
+	z.requests += float64(p.requests)
+	z.weighted += p.readyFor.Seconds() * float64(p.weight)
+	return zones
+}
+
+// zoneLoad returns each zone's request rate per unit of pod weight and
+// time in the set, over the same rate across all zones: 1 is an even
+// share; nil with fewer than two zones.
+func zoneLoad(zones map[string]*zoneSum) map[string]float64 {
+	if len(zones) < 2 {
+		return nil
+	}
+	var req, w float64
+	for _, z := range zones {
+		req += z.requests
+		w += z.weighted
+	}
+	if req == 0 || w == 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(zones))
+	for name, z := range zones {
+		if z.weighted > 0 {
+			out[name] = z.requests / z.weighted / (req / w)
+		}
+	}
+	return out
 }
 
 // skewSum accumulates the sums skewOf needs, one value at a time.

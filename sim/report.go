@@ -137,6 +137,10 @@ func (rep *Report) WriteTable(w io.Writer) error {
 `, rep.Runs)
 	}
 	for _, m := range Metrics {
+		if m.Name == "zone_peak_to_mean" && shown(m, m.Group) {
+			marks += `zone peak/mean: the busiest zone's requests per pod (per unit of weight and time in the set) over all zones'.
+`
+		}
 		if m.Name == "sessions_broken_ratio" && shown(m, m.Group) {
 			marks += `broken/change: session requests served by another pod than the one before, per endpoint-set change;
   broken x opt: those over the ones whose pod had left, crashed or was faulty (which must move).

@@ -203,6 +203,10 @@ type Result struct {
 	Stickiness *float64 `json:"stickiness,omitempty"`
 	// Sessions counts the sessions that started.
 	Sessions int64 `json:"sessions,omitempty"`
+	// ZoneLoad is, by pod zone, the zone's requests per unit of pod
+	// weight and time in the endpoint set over the same across all zones
+	// (1: the zone's pods took their share); nil with one zone.
+	ZoneLoad map[string]float64 `json:"zoneLoad,omitempty"`
 	// SessionsBroken counts sessions' follow-up requests served by another
 	// pod than the one before. SessionsForced counts those of them whose
 	// pod could no longer serve them (out of the endpoint set, crashed or
@@ -326,6 +330,17 @@ func (m *metrics) result(r *run) *Result {
 		}
 	}
 	res.RequestSkew, _ = rates.skew()
+	zones := map[string]*zoneSum{}
+	for name, z := range m.zones {
+		c := *z
+		zones[name] = &c
+	}
+	for i := range r.pods {
+		if p := &r.pods[i]; p.state != podGone {
+			zones = addZone(zones, p)
+		}
+	}
+	res.ZoneLoad = zoneLoad(zones)
 	res.InFlightSkew = m.inflight.mean()
 	res.PeakInFlight = m.inflight.peak
 	if m.updates > 0 {

@@ -120,6 +120,13 @@ var Metrics = []Metric{
 		return float64(r.ToFaulty) / float64(max(r.Requests, 1)), r.Faults > 0, false
 	}, 0, true},
 	{"cross_zone_fraction", "cross-zone", -1, percent, ptr(func(r *Result) *float64 { return r.CrossZone }), 0, true},
+	{"zone_peak_to_mean", "zone peak/mean", -1, fixed(3), func(r *Result) (float64, bool, bool) {
+		peak := 0.0
+		for _, v := range r.ZoneLoad {
+			peak = max(peak, v)
+		}
+		return peak, len(r.ZoneLoad) > 1 && r.CrossZone != nil, false
+	}, 1, true},
 	{"sessions_broken_per_change", "broken/change", -1, fixed(1), func(r *Result) (float64, bool, bool) {
 		return float64(r.SessionsBroken) / float64(max(r.Changes, 1)), r.Stickiness != nil && r.Changes > 0, false
 	}, 1, true},
