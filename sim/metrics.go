@@ -3,8 +3,10 @@ package sim
 import (
 	"fmt"
 	"iter"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -224,10 +226,13 @@ func zoneLoad(zones map[string]*zoneSum) map[string]float64 {
 	if len(zones) < 2 {
 		return nil
 	}
+	// Summed in the zones' order, not the map's, so that a run's report
+	// is the same to the last bit every time.
+	names := slices.Sorted(maps.Keys(zones))
 	var req, w float64
-	for _, z := range zones {
-		req += z.requests
-		w += z.weighted
+	for _, name := range names {
+		req += zones[name].requests
+		w += zones[name].weighted
 	}
 	if req == 0 || w == 0 {
 		return nil
