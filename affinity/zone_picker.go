@@ -86,10 +86,7 @@ func drawLimit(f float64) uint64 {
 // package's slow-start draw. With the limits, it decides which zone a key
 // goes to on every proxy: it is a wire format.
 func zoneDraw(h uint64) uint64 {
-	h ^= 0x7a6f6e6564726177 // "zonedraw"
-	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
-	h = (h ^ h>>27) * 0x94d049bb133111eb
-	return h ^ h>>31
+	return xrand.Mix64(h ^ 0x7a6f6e6564726177) // "zonedraw"
 }
 
 // Pick chooses the zone by the request's hash, or at random, and picks in

@@ -3,6 +3,8 @@ package balancer
 import (
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/lbkit/lbkit/internal/xrand"
 )
 
 // NewSource returns a seeded random source that is safe for concurrent use
@@ -20,8 +22,5 @@ func NewSource(seed uint64) rand.Source {
 type splitMix struct{ state atomic.Uint64 }
 
 func (s *splitMix) Uint64() uint64 {
-	z := s.state.Add(0x9e3779b97f4a7c15)
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	return xrand.Mix64(s.state.Add(0x9e3779b97f4a7c15))
 }

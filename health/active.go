@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/internal/xrand"
 )
 
 // ActiveConfig configures active health checking: every endpoint is probed
@@ -223,16 +224,9 @@ func (a *active) sync(eps []*balancer.Endpoint, now int64) {
 // XXH64 hash of the ID mixed with the seed by SplitMix64's finaliser,
 // scaled to the interval by a 128-bit multiply.
 func (a *active) firstOffset(id string) int64 {
-	x := balancer.HashString(id) ^ mix64(a.seed+0x9e3779b97f4a7c15)
-	hi, _ := bits.Mul64(mix64(x), uint64(a.cfg.Interval))
+	x := balancer.HashString(id) ^ xrand.Mix64(a.seed+0x9e3779b97f4a7c15)
+	hi, _ := bits.Mul64(xrand.Mix64(x), uint64(a.cfg.Interval))
 	return int64(hi)
-}
-
-// mix64 is SplitMix64's finaliser (Steele, Lea and Flood, 2014).
-func mix64(z uint64) uint64 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
 }
 
 // due appends to dst the endpoints whose check is due at now, earliest

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/internal/xrand"
 )
 
 // Slow start for hash pickers.
@@ -51,10 +52,7 @@ type rampPicker struct {
 // rampDraw is a key's ramp draw: a hash of the request hash independent
 // of the tables' own use of it (SplitMix64's finaliser over a salted key).
 func rampDraw(h uint64) uint64 {
-	h ^= 0x736c6f7773746172 // "slowstar"
-	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
-	h = (h ^ h>>27) * 0x94d049bb133111eb
-	return h ^ h>>31
+	return xrand.Mix64(h ^ 0x736c6f7773746172) // "slowstar"
 }
 
 func (p *rampPicker) Pick(req balancer.Request) (*balancer.Endpoint, error) {

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/internal/xrand"
 )
 
 // bound is the bounded-load part of a picker (Mirrokni, Thorup and
@@ -96,7 +97,7 @@ func (p *picker) boundedPick(first int, h uint64) int {
 	if p.eps[first].Load() < b.capacity(limit, first) {
 		return first
 	}
-	x := mix(h ^ 0x5bd1e995)
+	x := xrand.Mix64(h ^ 0x5bd1e995)
 	step := 1 + x%(p.m-1) // M is prime: every step visits every slot
 	s := p.mod(h)
 	for range min(walkLimit(len(p.eps)), int(p.m)) {
@@ -134,7 +135,7 @@ func (b *bound) probe(eps []*balancer.Endpoint, first int, h uint64, limit float
 	best, bestLoad, bestCap := first, load, capacity
 
 	n := uint64(len(eps))
-	x := mix(h)
+	x := xrand.Mix64(h)
 	start, _ := bits.Mul64(x, n)
 	stride := uint64(b.strides[(x>>32)%uint64(len(b.strides))])
 	k := start
@@ -166,12 +167,4 @@ func (b *bound) capacity(limit float64, i int) int64 {
 		return math.MaxInt32
 	}
 	return int64(c)
-}
-
-// mix is SplitMix64's finaliser: it decorrelates the probe order from the
-// table slot, which already used the hash's value mod M.
-func mix(z uint64) uint64 {
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
 }

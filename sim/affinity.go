@@ -6,6 +6,7 @@ import (
 
 	"github.com/lbkit/lbkit/affinity"
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/internal/xrand"
 )
 
 // Session affinity and zone routing on the proxies: the affinity
@@ -21,7 +22,7 @@ func (r *run) newAffinity() error {
 	}
 	key := make([]byte, 32)
 	for i := range 4 {
-		binary.LittleEndian.PutUint64(key[8*i:], mix64(r.sc.Seed^0x636f_6f6b_6965+uint64(i)))
+		binary.LittleEndian.PutUint64(key[8*i:], xrand.Mix64(r.sc.Seed^0x636f_6f6b_6965+uint64(i)))
 	}
 	c, err := affinity.NewCookies(affinity.CookieConfig{Keys: [][]byte{key}, TTL: time.Duration(a.TimeoutSeconds) * time.Second})
 	if err != nil {

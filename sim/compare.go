@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/lbkit/lbkit/internal/xrand"
 )
 
 // Options tune how a scenario is run, not what it models.
@@ -66,7 +68,7 @@ func ReplicationSeed(seed uint64, k int) uint64 {
 	if k == 0 {
 		return seed
 	}
-	return mix64(seed + uint64(k)*0x9e37_79b9_7f4a_7c15)
+	return xrand.Mix64(seed + uint64(k)*0x9e37_79b9_7f4a_7c15)
 }
 
 // Report is the comparison of several algorithms on one scenario.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lbkit/lbkit/affinity"
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/internal/xrand"
 	"github.com/lbkit/lbkit/sim/trace"
 )
 
@@ -197,7 +198,7 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 	r.rng = rand.New(rand.NewPCG(sc.Seed, streamCluster))
 	r.frng = rand.New(rand.NewPCG(sc.Seed, streamFaults))
 	r.arr = rand.New(rand.NewPCG(sc.Seed, streamWorkload))
-	r.reqSeed = mix64(sc.Seed ^ streamRequests)
+	r.reqSeed = xrand.Mix64(sc.Seed ^ streamRequests)
 	r.zones = append([]string(nil), sc.Deployment.Zones...)
 	t := &sc.Deployment.Template
 	r.services = []sampler{newSampler(t.ServiceTime, nil)}
@@ -215,7 +216,7 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 		if zs := sc.Proxies.Zones; len(zs) > 0 {
 			px.zone = zs[i%len(zs)]
 		}
-		b := balancer.New(r.builder(alg.New(balancer.NewSource(balSeed+uint64(i))), px.zone, mix64(balSeed^streamZones+uint64(i))))
+		b := balancer.New(r.builder(alg.New(balancer.NewSource(balSeed+uint64(i))), px.zone, xrand.Mix64(balSeed^streamZones+uint64(i))))
 		px.bal = b
 		st, err := r.newSticky()
 		if err != nil {
@@ -223,7 +224,7 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 		}
 		px.sticky = st
 		r.proxies = append(r.proxies, px)
-		if err := r.newHealth(i, b, mix64(balSeed^streamHealth+uint64(i))); err != nil {
+		if err := r.newHealth(i, b, xrand.Mix64(balSeed^streamHealth+uint64(i))); err != nil {
 			return nil, err
 		}
 	}
@@ -241,15 +242,6 @@ func newRun(sc *Scenario, alg Algorithm, opts Options) (*run, error) {
 	return r, nil
 }
 
-// mix64 is SplitMix64's finaliser: a bijection that scrambles every bit.
-func mix64(z uint64) uint64 {
-	z ^= z >> 30
-	z *= 0xbf58_476d_1ce4_e5b9
-	z ^= z >> 27
-	z *= 0x94d0_49bb_1331_11eb
-	return z ^ z>>31
-}
-
 // reqDraws returns the random choices of request j of arrival seq (a
 // session's requests are numbered from 0; a lone request is 0): the
 // proxy it goes through and the quantile of its service demand; and
@@ -257,14 +249,14 @@ func mix64(z uint64) uint64 {
 // function of the seed and the request's place in the workload, not of
 // when the run happens to draw them, so every algorithm sees the same.
 func (r *run) reqDraws(seq uint64, j uint32) (proxy int32, service float64) {
-	x := mix64(r.reqSeed + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
+	x := xrand.Mix64(r.reqSeed + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
 	proxy = int32((x >> 32) * uint64(len(r.proxies)) >> 32)
-	x = mix64(x + 0x9e37_79b9_7f4a_7c15)
+	x = xrand.Mix64(x + 0x9e37_79b9_7f4a_7c15)
 	return proxy, float64(x>>11) / (1 << 53)
 }
 
 func (r *run) thinkDraw(seq uint64, j uint32) float64 {
-	x := mix64(r.reqSeed ^ 0x7468_696e_6b21 + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
+	x := xrand.Mix64(r.reqSeed ^ 0x7468_696e_6b21 + seq*0x9e37_79b9_7f4a_7c15 + uint64(j)*0xd1b5_4a32_d192_ed03)
 	return float64(x>>11) / (1 << 53)
 }
 

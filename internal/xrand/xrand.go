@@ -23,3 +23,13 @@ func N(src rand.Source, n uint64) uint64 {
 	hi, _ := bits.Mul64(Uint64(src), n)
 	return hi
 }
+
+// Mix64 is SplitMix64's finaliser (Steele, Lea and Flood, 2014): a
+// bijection of uint64 that scrambles every bit. Hash pickers and the
+// simulator derive independent draws from one hash with it; what they
+// derive is a wire format, so its constants never change.
+func Mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
