@@ -170,17 +170,9 @@ func (a *affinityPolicy) rewrite(pr *httputil.ProxyRequest) {
 // its key, for the hash pickers). breq is the request the retries pick
 // with. issue says the response should carry a new cookie.
 func (a *affinityPolicy) first(bal *balancer.Balancer, r *http.Request, breq *balancer.Request) (res balancer.Result, issue bool, err error) {
-	var key uint64
-	var hasKey bool
-	if a.keys != nil {
-		if k, ok := r.Context().Value(inboundKey{}).(requestKey); ok {
-			key, hasKey = k.hash, k.ok
-		} else { // not through rewrite: r is as the client sent it
-			key, hasKey = a.keys.Hash(r)
-		}
-		if a.hashing {
-			breq.Hash, breq.HasHash = key, hasKey
-		}
+	key, hasKey := a.key(r)
+	if a.hashing {
+		breq.Hash, breq.HasHash = key, hasKey
 	}
 	switch {
 	case a.cookies != nil:
@@ -214,12 +206,23 @@ func (a *affinityPolicy) served(req *http.Request, resp *http.Response, e *balan
 		resp.Header.Add("Set-Cookie", a.cookies.Cookie(e, 0).String())
 	}
 	if a.sticky != nil {
-		if k, ok := req.Context().Value(inboundKey{}).(requestKey); ok && k.ok {
-			a.sticky.Pin(k.hash, e, 0)
-		} else if h, ok := a.keys.Hash(req); ok {
-			a.sticky.Pin(h, e, 0)
+		if key, ok := a.key(req); ok {
+			a.sticky.Pin(key, e, 0)
 		}
 	}
+}
+
+// key returns the request's key: the one rewrite took from the inbound
+// request, or, for a request that did not come through rewrite (as the
+// client sent it), its own.
+func (a *affinityPolicy) key(r *http.Request) (uint64, bool) {
+	if a.keys == nil {
+		return 0, false
+	}
+	if k, ok := r.Context().Value(inboundKey{}).(requestKey); ok {
+		return k.hash, k.ok
+	}
+	return a.keys.Hash(r)
 }
 
 // backendZone splits "URL@zone" into the URL and the zone.
