@@ -6,11 +6,7 @@ import (
 	"strings"
 
 	"github.com/lbkit/lbkit/balancer"
-	"github.com/lbkit/lbkit/leastconn"
-	"github.com/lbkit/lbkit/maglev"
-	"github.com/lbkit/lbkit/random"
-	"github.com/lbkit/lbkit/ringhash"
-	"github.com/lbkit/lbkit/roundrobin"
+	"github.com/lbkit/lbkit/config"
 )
 
 // Algorithm is one load-balancing configuration under test.
@@ -30,60 +26,52 @@ type Algorithm struct {
 	Baseline bool
 }
 
-// Algorithms returns the built-in algorithms, in the order reports list
-// them. The slice is the caller's.
+// Algorithms returns the built-in algorithms, config.Presets, in the order
+// reports list them. The slice is the caller's.
 func Algorithms() []Algorithm {
-	return []Algorithm{
-		{Name: "round-robin", Consistent: false, New: func(s rand.Source) balancer.Builder { return roundrobin.Config{Rand: s} }},
-		{Name: "random", Consistent: false, New: func(s rand.Source) balancer.Builder { return random.Config{Rand: s} }},
-		{Name: "least-request", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{Rand: s} }},
-		{Name: "least-request-3", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{Choices: 3, Rand: s} }},
-		{Name: "least-request-full", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{FullScan: true, Rand: s} }},
-		{Name: "peak-ewma", Consistent: false, New: func(s rand.Source) balancer.Builder { return leastconn.Config{PeakEWMA: true, Rand: s} }},
-		{Name: "ring-hash", Consistent: true, New: func(s rand.Source) balancer.Builder { return ringhash.Config{Rand: s} }},
-		{Name: "ring-hash-envoy", Consistent: true, New: func(s rand.Source) balancer.Builder { return ringhash.Config{Compat: ringhash.Envoy, Rand: s} }},
-		{Name: "ring-hash-bounded", Consistent: true, New: func(s rand.Source) balancer.Builder { return ringhash.Config{BalanceFactor: 1.25, Rand: s} }},
-		{Name: "maglev", Consistent: true, New: func(s rand.Source) balancer.Builder { return maglev.Config{Rand: s} }},
-		{Name: "maglev-bounded", Consistent: true, New: func(s rand.Source) balancer.Builder { return maglev.Config{BalanceFactor: 1.25, Rand: s} }},
+	var out []Algorithm
+	for _, a := range config.Presets() {
+		out = append(out, FromConfig(a))
 	}
+	return out
 }
 
-// AlgorithmNames returns the names of the built-in algorithms.
-func AlgorithmNames() []string {
-	var names []string
-	for _, a := range Algorithms() {
-		names = append(names, a.Name)
-	}
-	return names
+// FromConfig returns the Algorithm that runs a (which must be valid, as
+// config's decoders and Parse leave it), named by a.String().
+func FromConfig(a config.Algorithm) Algorithm {
+	return Algorithm{Name: a.String(), Consistent: a.Consistent(), New: func(s rand.Source) balancer.Builder {
+		b, err := a.Builder(s)
+		if err != nil {
+			panic(fmt.Sprintf("sim: FromConfig with an invalid configuration: %v", err))
+		}
+		return b
+	}}
 }
 
-// SelectAlgorithms returns the built-in algorithms with the given names, in
-// the given order; no names means all of them. An unknown name is an
-// error that lists the valid ones; so is a name given twice.
+// AlgorithmNames returns every name SelectAlgorithms accepts
+// (config.Names).
+func AlgorithmNames() []string { return config.Names() }
+
+// SelectAlgorithms returns the algorithms with the given names (any of
+// config.Names), in the given order; no names means all of Algorithms. An
+// unknown name is an error that lists the valid ones; so is a name given
+// twice.
 func SelectAlgorithms(names []string) ([]Algorithm, error) {
-	all := Algorithms()
 	if len(names) == 0 {
-		return all, nil
+		return Algorithms(), nil
 	}
 	var out []Algorithm
 	for _, n := range names {
-		n = strings.TrimSpace(n)
-		found := false
-		for _, a := range all {
-			if strings.EqualFold(a.Name, n) {
-				for _, o := range out {
-					if o.Name == a.Name {
-						return nil, fmt.Errorf("sim: algorithm %q is named twice", a.Name)
-					}
-				}
-				out = append(out, a)
-				found = true
-				break
+		a, err := config.Parse(n)
+		if err != nil {
+			return nil, &UnknownNameError{Kind: "algorithm", Name: strings.TrimSpace(n), Valid: AlgorithmNames()}
+		}
+		for _, o := range out {
+			if o.Name == a.String() {
+				return nil, fmt.Errorf("sim: algorithm %q is named twice", o.Name)
 			}
 		}
-		if !found {
-			return nil, &UnknownNameError{Kind: "algorithm", Name: n, Valid: AlgorithmNames()}
-		}
+		out = append(out, FromConfig(a))
 	}
 	return out, nil
 }

@@ -109,6 +109,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	lbconfig "github.com/lbkit/lbkit/config"
 	"log"
 	"net/http"
 	"os"
@@ -119,7 +120,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	backends := flag.String("backends", "", "comma-separated backend URLs, e.g. http://10.0.0.7:8080, each with an optional zone: http://10.0.0.7:8080@zone-a")
-	algorithm := flag.String("algorithm", "least-request", "one of "+strings.Join(algorithmNames(), ", "))
+	algorithm := flag.String("algorithm", "least-request", "one of "+strings.Join(lbconfig.Names(), ", ")+", or a JSON configuration such as {\"algorithm\":\"ring-hash\",\"minRingSize\":4096}")
 	hashHeader := flag.String("hash-header", "", "header whose value is the request key for the hash algorithms (e.g. X-User): the same as -affinity header:NAME; empty means none")
 	retries := flag.Int("retries", 2, "how many times a failed request may be sent again, each time to another backend; 0 means never "+
 		"(connection failures are retried for any method, broken connections and timeouts only for idempotent requests)")

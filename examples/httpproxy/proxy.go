@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	lbconfig "github.com/lbkit/lbkit/config"
 	"log"
 	"net/http"
 	"net/http/httputil"
@@ -14,39 +15,16 @@ import (
 
 	"github.com/lbkit/lbkit/balancer"
 	"github.com/lbkit/lbkit/health"
-	"github.com/lbkit/lbkit/leastconn"
-	"github.com/lbkit/lbkit/maglev"
-	"github.com/lbkit/lbkit/random"
-	"github.com/lbkit/lbkit/ringhash"
-	"github.com/lbkit/lbkit/roundrobin"
 )
 
-// algorithm is one choice of the -algorithm flag. A proxy would read
-// this from its own configuration.
-type algorithm struct {
-	name string
-	b    balancer.Builder
-}
-
-func algorithms() []algorithm {
-	return []algorithm{
-		{"round-robin", roundrobin.Config{}},
-		{"random", random.Config{}},
-		{"least-request", leastconn.Config{}},
-		{"peak-ewma", leastconn.Config{PeakEWMA: true}},
-		{"ring-hash", ringhash.Config{}},
-		{"ring-hash-bounded", ringhash.Config{BalanceFactor: 1.25}},
-		{"maglev", maglev.Config{}},
-		{"maglev-bounded", maglev.Config{BalanceFactor: 1.25}},
+// parseAlgorithm reads the -algorithm flag: a name (config.Names) or a
+// JSON object in lbkit's configuration form, such as
+// {"algorithm":"ring-hash","minRingSize":4096}.
+func parseAlgorithm(s string) (lbconfig.Algorithm, error) {
+	if strings.HasPrefix(strings.TrimSpace(s), "{") {
+		return lbconfig.ParseJSON([]byte(s))
 	}
-}
-
-func algorithmNames() []string {
-	var names []string
-	for _, a := range algorithms() {
-		names = append(names, a.name)
-	}
-	return names
+	return lbconfig.Parse(s)
 }
 
 // config is the proxy's configuration, from the command line.
@@ -87,14 +65,13 @@ type proxy struct {
 }
 
 func newProxy(cfg config) (*proxy, error) {
-	var b balancer.Builder
-	for _, a := range algorithms() {
-		if a.name == cfg.algorithm {
-			b = a.b
-		}
+	alg, err := parseAlgorithm(cfg.algorithm)
+	if err != nil {
+		return nil, err
 	}
-	if b == nil {
-		return nil, fmt.Errorf("unknown algorithm %q; valid: %s", cfg.algorithm, strings.Join(algorithmNames(), ", "))
+	b, err := alg.Builder(nil)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.retries < 0 {
 		return nil, fmt.Errorf("retries is %d; it must be 0 or more", cfg.retries)
@@ -105,7 +82,7 @@ func newProxy(cfg config) (*proxy, error) {
 		}
 		cfg.affinity.mode = "header:" + cfg.hashHeader
 	}
-	b, err := zoned(cfg.affinity, b)
+	b, err = zoned(cfg.affinity, b)
 	if err != nil {
 		return nil, err
 	}

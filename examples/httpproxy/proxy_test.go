@@ -134,7 +134,11 @@ func settled(t *testing.T, p *proxy, succeeded int) {
 
 func TestBadConfig(t *testing.T) {
 	_, err := newProxy(config{algorithm: "fastest"})
-	assert.ErrorContains(t, err, `unknown algorithm "fastest"; valid: round-robin`)
+	assert.ErrorContains(t, err, `unknown algorithm "fastest" (one of round-robin`)
+	_, err = newProxy(config{algorithm: `{"algorithm": "maglev", "tableSize": 4}`})
+	assert.ErrorContains(t, err, "maglev")
+	_, err = newProxy(config{algorithm: `{"algorithm": "ring-hash", "minRingSize": 2048}`})
+	assert.NoError(t, err)
 	_, err = newProxy(config{algorithm: "random", retries: -1})
 	assert.ErrorContains(t, err, "retries is -1")
 	p, err := newProxy(config{algorithm: "random"})
