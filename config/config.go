@@ -392,7 +392,10 @@ func (a *Algorithm) UnmarshalYAML(n *yaml.Node) error {
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
-	return a.set(Algorithm(v))
+	if err := a.set(Algorithm(v)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
 }
 
 // set stores v in a, validated, with its canonical name and its preset's

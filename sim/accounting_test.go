@@ -107,7 +107,7 @@ func TestSessionsOutliveFailures(t *testing.T) {
 	require.NoError(t, err)
 	sc.Duration = Duration(40 * time.Second)
 	sc.Workload.Sessions = Sessions{Requests: 20, ThinkTime: Exp(200 * time.Millisecond)}
-	sc.Algorithms = []string{"round-robin", "maglev"}
+	sc.Algorithms = named("round-robin", "maglev")
 	rep, err := Compare(sc, Options{})
 	require.NoError(t, err)
 	rr, mg := rep.Results[0], rep.Results[1]
@@ -166,7 +166,7 @@ func TestWorkBounded(t *testing.T) {
 func TestWorkEstimate(t *testing.T) {
 	sc, err := BuiltinScenario(DefaultScenario)
 	require.NoError(t, err)
-	sc.Algorithms = []string{"round-robin", "maglev"}
+	sc.Algorithms = named("round-robin", "maglev")
 	w, err := EstimateWork(sc, Options{Runs: 2})
 	require.NoError(t, err)
 	assert.Equal(t, 4, w.Runs)
@@ -235,7 +235,7 @@ func TestWorkloadIntegral(t *testing.T) {
 // suggests a size; and that a ratio below the optimum is sampling noise.
 func TestNotes(t *testing.T) {
 	sc := Scenario{Name: "wide", Duration: Duration(2 * time.Second), Deployment: Deployment{Replicas: 700},
-		Workload: Workload{Rate: 2000}, Algorithms: []string{"maglev", "round-robin"}}
+		Workload: Workload{Rate: 2000}, Algorithms: named("maglev", "round-robin")}
 	rep, err := Compare(sc, Options{})
 	require.NoError(t, err)
 	assert.Contains(t, rep.Notes, "one run: the figures carry no confidence interval, and differences smaller than a run's noise look real; --runs 5 or more gives 95% intervals")

@@ -13,7 +13,7 @@ import (
 // optimum.
 func TestClientIPAffinityBreaksOnlyWhatMust(t *testing.T) {
 	sc := short(t, "sticky-sessions")
-	sc.Algorithms = []string{"round-robin", "least-request", "maglev"}
+	sc.Algorithms = named("round-robin", "least-request", "maglev")
 	rep, err := Compare(sc, Options{Runs: 1})
 	require.NoError(t, err)
 	got := map[string]*Result{}
@@ -39,7 +39,7 @@ func TestClientIPAffinityBreaksOnlyWhatMust(t *testing.T) {
 // requests go through any proxy; its timeout ends it.
 func TestCookieAffinity(t *testing.T) {
 	sc := short(t, "sticky-sessions")
-	sc.Algorithms = []string{"round-robin"}
+	sc.Algorithms = named("round-robin")
 	sc.Proxies.SessionAffinity = &SessionAffinity{Type: AffinityCookie}
 	rep, err := Compare(sc, Options{Runs: 1})
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func TestCookieAffinity(t *testing.T) {
 // in three cross.
 func TestPreferCloseKeepsRequestsLocal(t *testing.T) {
 	sc := short(t, "zone-aware")
-	sc.Algorithms = []string{"least-request", "maglev"}
+	sc.Algorithms = named("least-request", "maglev")
 	rep, err := Compare(sc, Options{Runs: 1})
 	require.NoError(t, err)
 	for _, r := range rep.Results {
@@ -83,7 +83,7 @@ func TestPreferCloseKeepsRequestsLocal(t *testing.T) {
 // at 4/3 of the mean.
 func TestZoneAwareRoutingEvenLoad(t *testing.T) {
 	sc := short(t, "zone-skew")
-	sc.Algorithms = []string{"round-robin"}
+	sc.Algorithms = named("round-robin")
 	r, err := Run(sc, mustAlg(t, "round-robin"), Options{})
 	require.NoError(t, err)
 	assert.Less(t, r.RequestSkew.PeakToMean, 1.15)

@@ -76,6 +76,32 @@ func SelectAlgorithms(names []string) ([]Algorithm, error) {
 	return out, nil
 }
 
+// configAlgorithms returns the algorithms that cs configure, in order;
+// none means all of Algorithms. An invalid configuration, or two that
+// carry the same name, is an error.
+func configAlgorithms(cs []config.Algorithm) ([]Algorithm, error) {
+	if len(cs) == 0 {
+		return Algorithms(), nil
+	}
+	var out []Algorithm
+	for i, c := range cs {
+		if err := c.Validate(); err != nil {
+			if c.Base() == "" {
+				return nil, &UnknownNameError{Kind: "algorithm", Name: strings.TrimSpace(c.Name), Valid: AlgorithmNames()}
+			}
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		a := FromConfig(c)
+		for _, o := range out {
+			if o.Name == a.Name {
+				return nil, fmt.Errorf("sim: algorithm %q is named twice", a.Name)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // UnknownNameError reports a name that is not one of the valid ones.
 type UnknownNameError struct {
 	Kind  string

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"fmt"
+	"github.com/lbkit/lbkit/config"
 	"time"
 
 	"github.com/lbkit/lbkit/sim"
@@ -12,7 +13,7 @@ func ExampleCompare() {
 	sc := sim.Scenario{
 		Name:       "scale-in",
 		Duration:   sim.Duration(30 * time.Second),
-		Algorithms: []string{"ring-hash", "ring-hash-envoy", "maglev"},
+		Algorithms: []config.Algorithm{{Name: "ring-hash"}, {Name: "ring-hash-envoy"}, {Name: "maglev"}},
 		Deployment: sim.Deployment{Replicas: 20},
 		Workload:   sim.Workload{Rate: 500, Keys: sim.Keys{Count: 10_000}},
 		Proxies:    sim.Proxies{Replicas: 2},
@@ -66,7 +67,7 @@ func ExampleCompare_runs() {
 		Name:       "two-choices",
 		Seed:       7,
 		Duration:   sim.Duration(20 * time.Second),
-		Algorithms: []string{"random", "least-request"},
+		Algorithms: []config.Algorithm{{Name: "random"}, {Name: "least-request"}},
 		Deployment: sim.Deployment{Replicas: 10},
 		Workload:   sim.Workload{Rate: 800}, // 80% of the pods' capacity
 	}

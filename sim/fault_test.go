@@ -311,7 +311,7 @@ func TestFaultReport(t *testing.T) {
 	sc, err := BuiltinScenario("black-hole")
 	require.NoError(t, err)
 	sc.Duration = Duration(60 * time.Second) // past the hang at 40s
-	sc.Algorithms = []string{"round-robin", "least-request"}
+	sc.Algorithms = named("round-robin", "least-request")
 	render := func(par int) (*Report, string) {
 		rep, err := Compare(sc, Options{Runs: 2, Parallel: par})
 		require.NoError(t, err)
@@ -330,7 +330,7 @@ func TestFaultReport(t *testing.T) {
 	assert.Contains(t, one, `"timeout": "1s"`)
 
 	sc = short(t, "steady")
-	sc.Algorithms = []string{"round-robin"}
+	sc.Algorithms = named("round-robin")
 	rep, err = Compare(sc, Options{})
 	require.NoError(t, err)
 	tbl.Reset()

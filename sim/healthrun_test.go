@@ -141,7 +141,7 @@ func TestOutlierEjectsFailingPod(t *testing.T) {
 // Health runs are deterministic, whatever the parallelism.
 func TestHealthDeterministic(t *testing.T) {
 	sc := short(t, "black-hole")
-	sc.Algorithms = []string{"round-robin", "peak-ewma", "maglev"}
+	sc.Algorithms = named("round-robin", "peak-ewma", "maglev")
 	render := func(par int) string {
 		rep, err := Compare(sc, Options{Runs: 2, Parallel: par})
 		require.NoError(t, err)
@@ -159,7 +159,7 @@ func TestHashSlowStartKeyMoves(t *testing.T) {
 	sc.Duration = Duration(120 * time.Second)
 	sc.Deployment.Replicas = 20
 	sc.Workload.Rate = 300
-	sc.Algorithms = []string{"ring-hash", "maglev"}
+	sc.Algorithms = named("ring-hash", "maglev")
 	rep, err := Compare(sc, Options{Runs: 2})
 	require.NoError(t, err)
 	for i := 0; i < len(rep.Summary); i += 2 {

@@ -43,7 +43,7 @@ func TestParseScenarioErrors(t *testing.T) {
 		{"bad percent", "name: x\nduration: 10s\ndeployment:\n  replicas: 3\n  strategy:\n    rollingUpdate:\n      maxSurge: 140%\nworkload: {rate: 1}\n",
 			`x.yaml:7: sim: invalid scenario: deployment.strategy.rollingUpdate.maxSurge: "140%" is not a percentage`},
 		{"unknown algorithm", "name: x\nduration: 10s\nalgorithms: [maglev, best]\ndeployment: {replicas: 3}\nworkload: {rate: 1}\n",
-			`x.yaml:3: sim: invalid scenario: algorithms: unknown algorithm "best"; valid: round-robin,`},
+			`x.yaml: sim: invalid scenario: line 3: config: invalid algorithm configuration: unknown algorithm "best" (one of round-robin,`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,7 +130,7 @@ func FuzzParseScenario(f *testing.F) {
 		for i := range sc.Workload.Steps {
 			sc.Workload.Steps[i].Rate = min(sc.Workload.Steps[i].Rate, 500)
 		}
-		sc.Algorithms = []string{"least-request", "maglev-bounded"}
+		sc.Algorithms = named("least-request", "maglev-bounded")
 		_, err = Compare(sc, Options{DisruptionKeys: 64, Parallel: 1, MaxWork: 2e4})
 		if errors.Is(err, ErrTooBig) || errors.Is(err, ErrScenario) {
 			return // e.g. 20s at a rate too low to offer a request
@@ -149,4 +149,21 @@ func TestTraceMustBeLoaded(t *testing.T) {
 	require.True(t, errors.As(err, &fe), "%v", err)
 	assert.Equal(t, "trace", fe.Path)
 	assert.Contains(t, err.Error(), `"churn.csv" is not loaded`)
+}
+
+// A scenario's algorithms may be objects in lbkit's configuration form,
+// named in reports by what they set beyond their preset.
+func TestScenarioAlgorithmObjects(t *testing.T) {
+	sc, err := ParseScenario("x.yaml", []byte("name: x\nduration: 2s\nalgorithms: [maglev, {algorithm: ring-hash, minRingSize: 2048}]\ndeployment: {replicas: 3}\nworkload: {rate: 100}\n"))
+	require.NoError(t, err)
+	rep, err := Compare(sc, Options{NoBaseline: true})
+	require.NoError(t, err)
+	var names []string
+	for _, r := range rep.Results {
+		names = append(names, r.Algorithm)
+	}
+	assert.Equal(t, []string{"maglev", `ring-hash {"minRingSize":2048}`}, names)
+
+	_, err = ParseScenario("x.yaml", []byte("name: x\nduration: 2s\nalgorithms: [{algorithm: maglev, choices: 3}]\ndeployment: {replicas: 3}\nworkload: {rate: 1}\n"))
+	assert.ErrorContains(t, err, "line 3: config: invalid algorithm configuration: choices does not apply to maglev")
 }

@@ -81,7 +81,7 @@ func (s *Scenario) normalize() error {
 	if s.Drain > Duration(time.Hour) {
 		return fieldErr("drain", "%v is more than an hour", s.Drain)
 	}
-	algs, err := SelectAlgorithms(s.Algorithms)
+	algs, err := configAlgorithms(s.Algorithms)
 	if err != nil {
 		return fieldErr("algorithms", "%v", strings.TrimPrefix(err.Error(), "sim: "))
 	}

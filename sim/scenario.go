@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lbkit/lbkit/config"
 	"github.com/lbkit/lbkit/health"
 	"github.com/lbkit/lbkit/sim/trace"
 )
@@ -37,8 +38,11 @@ type Scenario struct {
 	// pods go on serving. Those that still have not finished are reported
 	// unfinished and count as failed. Zero means 30s.
 	Drain Duration `yaml:"drain" json:"drain"`
-	// Algorithms lists the algorithms to compare by name. Empty means all.
-	Algorithms []string `yaml:"algorithms" json:"algorithms,omitempty"`
+	// Algorithms lists the algorithms to compare, each a name or an
+	// object in lbkit's configuration form (package config), such as
+	// {algorithm: ring-hash, minRingSize: 4096}. Empty means all of
+	// Algorithms().
+	Algorithms []config.Algorithm `yaml:"algorithms" json:"algorithms,omitempty"`
 	// Deployment is the pods serving the traffic.
 	Deployment Deployment `yaml:"deployment" json:"deployment"`
 	// Workload is the traffic.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lbkit/lbkit/balancer"
+	"github.com/lbkit/lbkit/config"
 	"github.com/lbkit/lbkit/sim/trace"
 )
 
@@ -27,7 +28,7 @@ func short(t *testing.T, name string) Scenario {
 
 func TestDeterministic(t *testing.T) {
 	sc := short(t, "rolling-update")
-	sc.Algorithms = []string{"round-robin", "least-request", "peak-ewma", "ring-hash-bounded", "maglev"}
+	sc.Algorithms = named("round-robin", "least-request", "peak-ewma", "ring-hash-bounded", "maglev")
 	render := func(sc Scenario) []byte {
 		rep, err := Compare(sc, Options{})
 		require.NoError(t, err)
@@ -75,7 +76,7 @@ func TestBuiltinScenariosRun(t *testing.T) {
 			if raceEnabled {
 				sc.Duration = Duration(min(sc.Duration.Std(), 25*time.Second)) // churn starts by 20s; what races is the same in a shorter run
 			}
-			sc.Algorithms = []string{"round-robin", "least-request", "ring-hash", "maglev-bounded"}
+			sc.Algorithms = named("round-robin", "least-request", "ring-hash", "maglev-bounded")
 			// The work estimate times Balancer.Update, which the race
 			// detector slows tenfold: the limit is not what this tests.
 			rep, err := Compare(sc, Options{PickCost: true, MaxWork: 1e12})
@@ -113,7 +114,7 @@ func TestDisruptionMatchesPickers(t *testing.T) {
 	for _, alg := range []string{"maglev", "ring-hash", "ring-hash-envoy"} {
 		t.Run(alg, func(t *testing.T) {
 			sc := Scenario{
-				Name: "scale-in", Duration: Duration(20 * time.Second), Algorithms: []string{alg},
+				Name: "scale-in", Duration: Duration(20 * time.Second), Algorithms: named(alg),
 				Deployment: Deployment{Replicas: 20},
 				Workload:   Workload{Rate: 200, Keys: Keys{Count: 4096}},
 				Proxies:    Proxies{Replicas: 1},
@@ -240,7 +241,7 @@ func TestBadScenarios(t *testing.T) {
 		"workload.rate ":      func(s *Scenario) { s.Workload.Rate = nanf() },
 		"deployment.replicas": func(s *Scenario) { s.Deployment.Replicas = 0 },
 		"duration":            func(s *Scenario) { s.Duration = 0 },
-		"algorithms":          func(s *Scenario) { s.Algorithms = []string{"fastest"} },
+		"algorithms":          func(s *Scenario) { s.Algorithms = named("fastest") },
 		"churn[0]":            func(s *Scenario) { s.Churn = []Churn{{}} },
 		"churn[1].at": func(s *Scenario) {
 			s.Churn = []Churn{{At: 5, Scale: &ScaleAction{Replicas: 2}}, {At: 1, Scale: &ScaleAction{Replicas: 3}}}
@@ -261,7 +262,7 @@ func TestBadScenarios(t *testing.T) {
 		require.True(t, errors.As(err, &fe), "%s: %v", path, err)
 		assert.True(t, strings.HasPrefix(fe.Path, strings.TrimSpace(path)), "%s: got path %s", path, fe.Path)
 	}
-	_, err := Compare(Scenario{Duration: 1, Algorithms: []string{"nope"}, Deployment: Deployment{Replicas: 1}, Workload: Workload{Rate: 1}}, Options{})
+	_, err := Compare(Scenario{Duration: 1, Algorithms: named("nope"), Deployment: Deployment{Replicas: 1}, Workload: Workload{Rate: 1}}, Options{})
 	assert.ErrorContains(t, err, "valid: round-robin, random")
 }
 
@@ -362,4 +363,14 @@ func TestRetries(t *testing.T) {
 	sc.Proxies.Retries = 11
 	_, err = Run(sc, mustAlg(t, "maglev"), Options{})
 	require.ErrorIs(t, err, ErrScenario)
+}
+
+// named returns the configurations of the given algorithm names, for
+// Scenario.Algorithms.
+func named(names ...string) []config.Algorithm {
+	out := make([]config.Algorithm, len(names))
+	for i, n := range names {
+		out[i] = config.Algorithm{Name: n}
+	}
+	return out
 }

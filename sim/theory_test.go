@@ -17,7 +17,7 @@ func queueing(pods int, perPod float64, mean time.Duration, dur time.Duration, a
 		Name:       "queueing",
 		Duration:   Duration(dur),
 		Window:     Duration(dur / 40),
-		Algorithms: []string{alg},
+		Algorithms: named(alg),
 		Deployment: Deployment{Replicas: pods, Template: PodTemplate{Workers: 1, ServiceTime: Exp(mean)}},
 		Workload:   Workload{Rate: perPod * float64(pods)},
 		Proxies:    Proxies{Replicas: 1},
